@@ -1,0 +1,103 @@
+#include "tests/test_util.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace mp::testing {
+
+pid_t ForkChild(const std::function<int()>& body) {
+  std::fflush(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int code = 99;
+    try {
+      code = body();
+    } catch (...) {
+      code = 99;
+    }
+    std::fflush(nullptr);
+    _exit(code);
+  }
+  return pid;
+}
+
+int WaitChild(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A bounded poll is acceptable here: this is test scaffolding that must not
+  // depend on the library's own (tested) waiting code.
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return -WTERMSIG(status);
+      return -2000;
+    }
+    if (r < 0) return -3000;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1000;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+namespace {
+bool fcntl_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+std::set<std::string> ListDir(const char* path) {
+  std::set<std::string> out;
+  if (DIR* d = opendir(path)) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") out.insert(name);
+    }
+    closedir(d);
+  }
+  return out;
+}
+}  // namespace
+
+std::set<std::string> OpenFds() {
+  std::set<std::string> fds = ListDir("/proc/self/fd");
+  // The directory stream's own fd appears in its listing; drop fds that are
+  // no longer open now.
+  std::set<std::string> out;
+  for (const auto& fd : fds) {
+    if (fcntl_is_open(std::stoi(fd))) out.insert(fd);
+  }
+  return out;
+}
+
+std::set<std::string> ShmEntries() { return ListDir("/dev/shm"); }
+
+std::set<pid_t> ChildPids() {
+  std::set<pid_t> out;
+  const pid_t self = getpid();
+  for (const auto& entry : ListDir("/proc")) {
+    if (entry.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat("/proc/" + entry + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // Fields after the ")" that closes the command name: state, ppid, ...
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == self) out.insert(static_cast<pid_t>(std::stoi(entry)));
+  }
+  return out;
+}
+
+}  // namespace mp::testing

@@ -1,0 +1,37 @@
+// Helpers for tests that need real child processes without depending on
+// //process (so that //sync and //ipc can be tested below it).
+//
+// A forked child reports through its exit code: gtest assertions made in a
+// child are lost. Every wait is bounded, so a bug fails a test, never hangs it.
+#ifndef TESTS_TEST_UTIL_H_
+#define TESTS_TEST_UTIL_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <set>
+#include <string>
+
+namespace mp::testing {
+
+// ForkChild runs `body` in a forked child that exits with its return value
+// (or 99 if it threw). Returns the child's pid.
+pid_t ForkChild(const std::function<int()>& body);
+
+// WaitChild waits up to `timeout` for `pid`; returns its exit code, -N if it
+// died of signal N, or kills it and returns -1000 on timeout.
+int WaitChild(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// OpenFds lists this process's open file descriptors (/proc/self/fd).
+std::set<std::string> OpenFds();
+
+// ShmEntries lists /dev/shm.
+std::set<std::string> ShmEntries();
+
+// ChildPids lists the pids of this process's children (from /proc).
+std::set<pid_t> ChildPids();
+
+}  // namespace mp::testing
+
+#endif  // TESTS_TEST_UTIL_H_
