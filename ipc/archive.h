@@ -1,0 +1,109 @@
+// The codec's cereal archives: binary, written straight into a std::string and
+// read from a std::string_view with every length checked against the bytes
+// that remain.
+//
+// Internal to ipc/codec.h. Why not cereal::BinaryInputArchive as it is: it
+// reads through std::istream (slow for 8-byte queue items), and it trusts a
+// decoded container size, so random bytes could make it allocate gigabytes
+// before failing. These archives reuse cereal's binary format and every
+// cereal type serializer; only the byte source and sink differ.
+#ifndef IPC_ARCHIVE_H_
+#define IPC_ARCHIVE_H_
+
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include "cereal/cereal.hpp"
+#include "sync/errors.h"
+
+namespace mp::internal {
+
+// Thrown (as mp::Error) when bytes do not decode as the requested type.
+class DecodeError : public Error {
+ public:
+  using Error::Error;
+};
+
+class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision> {
+ public:
+  explicit OutputArchive(std::string* out)
+      : cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision>(this), out_(out) {}
+  void saveBinary(const void* data, size_t size) {
+    out_->append(static_cast<const char*>(data), size);
+  }
+
+ private:
+  std::string* out_;
+};
+
+class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision> {
+ public:
+  explicit InputArchive(std::string_view in)
+      : cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision>(this), in_(in) {}
+  void loadBinary(void* data, size_t size) {
+    if (size > in_.size()) {
+      throw DecodeError("decode: message truncated (wanted " + std::to_string(size) +
+                        " more bytes, " + std::to_string(in_.size()) + " left)");
+    }
+    std::memcpy(data, in_.data(), size);
+    in_.remove_prefix(size);
+  }
+  size_t remaining() const { return in_.size(); }
+
+ private:
+  std::string_view in_;
+};
+
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(OutputArchive& ar,
+                                                                     const T& t) {
+  ar.saveBinary(std::addressof(t), sizeof(t));
+}
+
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, T& t) {
+  ar.loadBinary(std::addressof(t), sizeof(t));
+}
+
+template <class Archive, class T>
+CEREAL_ARCHIVE_RESTRICT(InputArchive, OutputArchive)
+CEREAL_SERIALIZE_FUNCTION_NAME(Archive& ar, cereal::NameValuePair<T>& t) {
+  ar(t.value);
+}
+
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& ar, const cereal::SizeTag<T>& t) {
+  ar(t.size);
+}
+
+// A container cannot have more elements than there are bytes left (every
+// element this library serializes takes at least one byte), so a larger size
+// is garbage: refuse it before the container is resized.
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, cereal::SizeTag<T>& t) {
+  ar(t.size);
+  if (static_cast<unsigned long long>(t.size) > ar.remaining()) {
+    throw DecodeError("decode: a container claims " + std::to_string(t.size) +
+                      " elements but only " + std::to_string(ar.remaining()) + " bytes remain");
+  }
+}
+
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& ar, const cereal::BinaryData<T>& bd) {
+  ar.saveBinary(bd.data, static_cast<size_t>(bd.size));
+}
+
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, cereal::BinaryData<T>& bd) {
+  ar.loadBinary(bd.data, static_cast<size_t>(bd.size));
+}
+
+}  // namespace mp::internal
+
+CEREAL_REGISTER_ARCHIVE(mp::internal::OutputArchive)
+CEREAL_REGISTER_ARCHIVE(mp::internal::InputArchive)
+CEREAL_SETUP_ARCHIVE_TRAITS(mp::internal::InputArchive, mp::internal::OutputArchive)
+
+#endif  // IPC_ARCHIVE_H_

@@ -1,0 +1,199 @@
+#include "ipc/byte_queue.h"
+
+#include <climits>
+#include <cstring>
+
+#include "sync/errors.h"
+
+namespace mp::internal {
+namespace {
+
+constexpr size_t kHeader = sizeof(uint64_t);
+
+// Spin this many times watching a futex word before sleeping on it: a
+// producer and a consumer on two CPUs usually hand over within a microsecond,
+// much less than a sleep and wake-up (MEASURING.md: 5-80 us).
+constexpr int kSpins = 2000;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
+
+// Holds the queue's mutex; Wait() gives it up while sleeping on a futex word.
+class ByteQueue::Locked {
+ public:
+  explicit Locked(State* s) : s_(s) { Acquire(&s_->mutex, std::nullopt); }
+  ~Locked() { Release(&s_->mutex); }
+  Locked(const Locked&) = delete;
+  Locked& operator=(const Locked&) = delete;
+
+  // Wait releases the mutex, sleeps until `seq` moves (or the deadline), and
+  // re-acquires it. Returns false on timeout.
+  bool Wait(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, const Deadline& deadline) {
+    const uint32_t seen = seq->load(std::memory_order_relaxed);
+    waiters->fetch_add(1);
+    Release(&s_->mutex);
+    bool in_time = true;
+    int spins = Expired(deadline) ? kSpins : 0;  // A _nowait call does not spin.
+    while (seq->load(std::memory_order_acquire) == seen) {
+      if (spins < kSpins) {
+        ++spins;
+        CpuRelax();
+        continue;
+      }
+      if (!FutexWait(seq, seen, deadline)) {
+        in_time = false;
+        break;
+      }
+    }
+    waiters->fetch_sub(1);
+    Acquire(&s_->mutex, std::nullopt);
+    return in_time;
+  }
+
+  // Bump moves a futex word and wakes its sleepers, if any.
+  static void Bump(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters) {
+    seq->fetch_add(1, std::memory_order_release);
+    if (waiters->load() > 0) FutexWake(seq, INT_MAX);
+  }
+
+ private:
+  State* s_;
+};
+
+ByteQueue::ByteQueue(long maxsize, size_t capacity_bytes)
+    : state_(SharedObject<State>::Make(capacity_bytes)) {
+  state_->capacity = state_.tail_size();
+  state_->maxsize = maxsize > 0 ? maxsize : 0;
+}
+
+void ByteQueue::CopyIn(uint64_t offset, const char* data, size_t len) {
+  const uint64_t cap = state_->capacity;
+  const size_t at = offset % cap;
+  const size_t first = std::min<size_t>(len, cap - at);
+  std::memcpy(state_.tail() + at, data, first);
+  if (first < len) std::memcpy(state_.tail(), data + first, len - first);
+}
+
+void ByteQueue::CopyOut(uint64_t offset, char* data, size_t len) const {
+  const uint64_t cap = state_->capacity;
+  const size_t at = offset % cap;
+  const size_t first = std::min<size_t>(len, cap - at);
+  std::memcpy(data, state_.tail() + at, first);
+  if (first < len) std::memcpy(data + first, state_.tail(), len - first);
+}
+
+bool ByteQueue::Put(std::string_view item, const Deadline& deadline) {
+  State& s = *state_;
+  Locked locked(&s);
+  const uint64_t need = kHeader + item.size();
+  const bool streamed = need > s.capacity;
+  for (;;) {
+    const bool room_for_item = s.maxsize == 0 || s.count < static_cast<uint64_t>(s.maxsize);
+    const uint64_t free_bytes = s.capacity - (s.tail - s.head);
+    const bool room_for_bytes = streamed ? free_bytes >= kHeader : free_bytes >= need;
+    if (room_for_item && room_for_bytes && !s.writer_streaming) break;
+    if (!locked.Wait(&s.space_seq, &s.put_waiters, deadline)) return false;
+  }
+  const uint64_t size = item.size();
+  CopyIn(s.tail, reinterpret_cast<const char*>(&size), kHeader);
+  s.tail += kHeader;
+  ++s.count;
+  s.unfinished.fetch_add(1, std::memory_order_relaxed);
+  if (!streamed) {
+    CopyIn(s.tail, item.data(), item.size());
+    s.tail += item.size();
+    Locked::Bump(&s.items_seq, &s.get_waiters);
+    return true;
+  }
+  // Stream the item through the ring, one free stretch at a time.
+  s.writer_streaming = 1;
+  size_t sent = 0;
+  while (sent < item.size()) {
+    const uint64_t free_bytes = s.capacity - (s.tail - s.head);
+    if (free_bytes == 0) {
+      locked.Wait(&s.space_seq, &s.put_waiters, std::nullopt);
+      continue;
+    }
+    const size_t n = std::min<size_t>(free_bytes, item.size() - sent);
+    CopyIn(s.tail, item.data() + sent, n);
+    s.tail += n;
+    sent += n;
+    Locked::Bump(&s.items_seq, &s.get_waiters);
+  }
+  s.writer_streaming = 0;
+  Locked::Bump(&s.space_seq, &s.put_waiters);  // Producers waiting for the stream to end.
+  return true;
+}
+
+bool ByteQueue::Get(std::string* out, const Deadline& deadline) {
+  State& s = *state_;
+  Locked locked(&s);
+  while (s.count == 0 || s.reader_streaming) {
+    if (!locked.Wait(&s.items_seq, &s.get_waiters, deadline)) return false;
+  }
+  uint64_t size;
+  CopyOut(s.head, reinterpret_cast<char*>(&size), kHeader);
+  s.head += kHeader;
+  --s.count;
+  out->resize(size);
+  if (s.tail - s.head >= size) {
+    CopyOut(s.head, out->data(), size);
+    s.head += size;
+    Locked::Bump(&s.space_seq, &s.put_waiters);
+    return true;
+  }
+  // A streamed item: take each piece as the producer writes it.
+  s.reader_streaming = 1;
+  size_t got = 0;
+  while (got < size) {
+    const uint64_t available = s.tail - s.head;
+    if (available == 0) {
+      locked.Wait(&s.items_seq, &s.get_waiters, std::nullopt);
+      continue;
+    }
+    const size_t n = std::min<size_t>(available, size - got);
+    CopyOut(s.head, out->data() + got, n);
+    s.head += n;
+    got += n;
+    Locked::Bump(&s.space_seq, &s.put_waiters);
+  }
+  s.reader_streaming = 0;
+  Locked::Bump(&s.items_seq, &s.get_waiters);  // Consumers waiting for the stream to end.
+  return true;
+}
+
+long ByteQueue::qsize() const {
+  Locked locked(state_.get());
+  return static_cast<long>(state_->count);
+}
+
+bool ByteQueue::TaskDone() {
+  State& s = *state_;
+  uint32_t v = s.unfinished.load();
+  do {
+    if (v == 0) return false;
+  } while (!s.unfinished.compare_exchange_weak(v, v - 1));
+  if (v == 1 && s.join_waiters.load() > 0) FutexWake(&s.unfinished, INT_MAX);
+  return true;
+}
+
+bool ByteQueue::Join(const Deadline& deadline) {
+  State& s = *state_;
+  s.join_waiters.fetch_add(1);
+  bool in_time = true;
+  for (uint32_t v = s.unfinished.load(); v != 0; v = s.unfinished.load()) {
+    if (!FutexWait(&s.unfinished, v, deadline)) {
+      in_time = s.unfinished.load() == 0;
+      break;
+    }
+  }
+  s.join_waiters.fetch_sub(1);
+  return in_time;
+}
+
+}  // namespace mp::internal

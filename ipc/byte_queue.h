@@ -1,0 +1,80 @@
+// ByteQueue: a multi-producer, multi-consumer FIFO of byte strings in shared
+// memory, the engine under mp::Queue, mp::SimpleQueue and mp::JoinableQueue.
+//
+// Internal to the library. A ring of bytes guarded by a robust futex mutex;
+// producers and consumers sleep on two futex words (items added, space freed)
+// after a short spin, and a wake-up system call is made only when someone
+// sleeps. A put() that returns has copied the item into the shared ring: no
+// feeder thread, nothing lost when the producer exits right after. Items
+// larger than the ring are streamed through it in pieces (one such item at a
+// time in each direction, so pieces never interleave).
+//
+// Thread safety: every method is safe from any thread of any sharing process.
+// Fork safety: children forked after creation share the queue.
+// Sharing: through fork; copies of the handle refer to the same queue.
+#ifndef IPC_BYTE_QUEUE_H_
+#define IPC_BYTE_QUEUE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "sync/futex.h"
+#include "sync/robust_mutex.h"
+#include "sync/shared_region.h"
+
+namespace mp::internal {
+
+class ByteQueue {
+ public:
+  static constexpr size_t kDefaultCapacity = 4 << 20;
+
+  // maxsize bounds the number of items (<= 0: unbounded); capacity_bytes is
+  // the ring's size (the bytes it can hold at once).
+  explicit ByteQueue(long maxsize = 0, size_t capacity_bytes = kDefaultCapacity);
+
+  // Put appends `item`, waiting for room until the deadline. Returns false if
+  // there was no room in time (nothing was written). Once a streamed item has
+  // started, Put finishes it whatever the deadline.
+  bool Put(std::string_view item, const Deadline& deadline);
+  // Get removes the oldest item into *out, waiting until the deadline. Returns
+  // false if none came in time.
+  bool Get(std::string* out, const Deadline& deadline);
+
+  long qsize() const;
+  long maxsize() const { return static_cast<long>(state_->maxsize); }
+
+  // JoinableQueue support: every Put adds an unfinished task; TaskDone
+  // removes one (false if there were none); Join waits for zero.
+  bool TaskDone();
+  bool Join(const Deadline& deadline);
+
+ private:
+  struct State {
+    RobustMutexState mutex;
+    alignas(64) std::atomic<uint32_t> items_seq{0};  // bumped when bytes are added
+    std::atomic<uint32_t> get_waiters{0};
+    alignas(64) std::atomic<uint32_t> space_seq{0};  // bumped when bytes or items leave
+    std::atomic<uint32_t> put_waiters{0};
+    alignas(64) std::atomic<uint32_t> unfinished{0};  // JoinableQueue tasks
+    std::atomic<uint32_t> join_waiters{0};
+    uint64_t head = 0;  // byte offsets that only grow; ring index = offset % capacity
+    uint64_t tail = 0;
+    uint64_t capacity = 0;
+    uint64_t count = 0;  // items present (a streamed item counts from its header on)
+    int64_t maxsize = 0;
+    uint32_t writer_streaming = 0;
+    uint32_t reader_streaming = 0;
+  };
+  class Locked;
+
+  void CopyIn(uint64_t offset, const char* data, size_t len);
+  void CopyOut(uint64_t offset, char* data, size_t len) const;
+
+  SharedObject<State> state_;
+};
+
+}  // namespace mp::internal
+
+#endif  // IPC_BYTE_QUEUE_H_

@@ -1,0 +1,108 @@
+// The codec: how every value that crosses a process boundary after the
+// process was created (queue items, pipe messages, pool arguments and results,
+// manager values, spawn arguments) becomes bytes and back. Built on cereal's
+// binary archives; there is no other serializer in the project.
+//
+// Built in: arithmetic types, std::string, std::vector, std::map,
+// std::unordered_map, std::set, std::pair, std::tuple, std::optional,
+// std::variant, std::monostate, std::array, std::chrono durations. A user type
+// opts in with one member:
+//
+//   struct Point {
+//     int x, y;
+//     template <class Archive> void serialize(Archive& ar) { ar(x, y); }
+//   };
+//   std::string bytes = mp::encode(Point{1, 2});
+//   Point p = mp::decode<Point>(bytes);
+//
+// A type that cannot be serialized is a compile-time error naming the type
+// (look for "mp::CannotSerialize<YourType>" in the compiler's message).
+// Bytes that do not decode as the requested type throw mp::Error; decoding
+// never reads past the input or trusts a length it cannot back with bytes.
+//
+// Thread safety: stateless functions.
+// Fork safety: stateless.
+// Sharing: the encoding is the same in every process running the same binary.
+#ifndef IPC_CODEC_H_
+#define IPC_CODEC_H_
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+
+#include "cereal/types/array.hpp"
+#include "cereal/types/chrono.hpp"
+#include "cereal/types/map.hpp"
+#include "cereal/types/optional.hpp"
+#include "cereal/types/set.hpp"
+#include "cereal/types/string.hpp"
+#include "cereal/types/tuple.hpp"
+#include "cereal/types/unordered_map.hpp"
+#include "cereal/types/utility.hpp"
+#include "cereal/types/variant.hpp"
+#include "cereal/types/vector.hpp"
+#include "ipc/archive.h"
+
+namespace mp {
+
+// is_serializable_v<T> is true when T can cross a process boundary.
+template <class T>
+inline constexpr bool is_serializable_v =
+    cereal::traits::is_output_serializable<T, internal::OutputArchive>::value &&
+    cereal::traits::is_input_serializable<T, internal::InputArchive>::value;
+
+template <class T>
+struct CannotSerialize {
+  static_assert(is_serializable_v<T>,
+                "mp: this type cannot cross a process boundary. Give it a member "
+                "`template <class Archive> void serialize(Archive& ar) { ar(fields...); }`, "
+                "or use a built-in type (see ipc/codec.h). The type is the T of "
+                "mp::CannotSerialize<T> in this error.");
+  static constexpr bool value = true;
+};
+
+// encode_to appends the encoding of `value` to *out.
+template <class T>
+void encode_to(std::string* out, const T& value) {
+  static_assert(CannotSerialize<T>::value);
+  internal::OutputArchive archive(out);
+  archive(value);
+}
+
+// encode returns the encoding of `value`.
+template <class T>
+std::string encode(const T& value) {
+  std::string out;
+  encode_to(&out, value);
+  return out;
+}
+
+// decode parses `bytes` as a T. Throws mp::Error if they are not exactly the
+// encoding of a T (truncated, trailing bytes, impossible lengths, bad variant
+// index, ...).
+template <class T>
+T decode(std::string_view bytes) {
+  static_assert(CannotSerialize<T>::value);
+  static_assert(std::is_default_constructible_v<T>,
+                "mp: decoded types must be default-constructible");
+  T value{};
+  internal::InputArchive archive(bytes);
+  try {
+    archive(value);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw internal::DecodeError(std::string("decode: bytes are not a valid ") +
+                                typeid(T).name() + ": " + e.what());
+  }
+  if (archive.remaining() != 0) {
+    throw internal::DecodeError("decode: " + std::to_string(archive.remaining()) +
+                                " bytes left over after a " + typeid(T).name());
+  }
+  return value;
+}
+
+}  // namespace mp
+
+#endif  // IPC_CODEC_H_

@@ -1,0 +1,90 @@
+#include "ipc/codec.h"
+
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace mp {
+namespace {
+
+struct Point {
+  int x = 0;
+  double y = 0;
+  std::string label;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(x, y, label);
+  }
+  bool operator==(const Point&) const = default;
+};
+
+template <class T>
+void ExpectRoundTrip(const T& value) {
+  EXPECT_EQ(decode<T>(encode(value)), value);
+}
+
+TEST(Codec, RoundTripsEveryBuiltInType) {
+  ExpectRoundTrip(42);
+  ExpectRoundTrip(-7L);
+  ExpectRoundTrip(3.5);
+  ExpectRoundTrip(true);
+  ExpectRoundTrip('c');
+  ExpectRoundTrip(std::string("两点水"));
+  ExpectRoundTrip(std::string(1 << 20, 'x'));
+  ExpectRoundTrip(std::vector<int>{1, 2, 3});
+  ExpectRoundTrip(std::map<std::string, int>{{"a", 1}, {"b", 2}});
+  ExpectRoundTrip(std::unordered_map<int, std::string>{{1, "one"}});
+  ExpectRoundTrip(std::pair<int, std::string>{1, "x"});
+  ExpectRoundTrip(std::tuple<int, std::optional<int>, std::string>{42, std::nullopt, "hello"});
+  ExpectRoundTrip(std::optional<std::string>("x"));
+  ExpectRoundTrip(std::variant<int, std::string>(std::string("v")));
+  ExpectRoundTrip(std::monostate{});
+  ExpectRoundTrip(Point{1, 2.5, "p"});
+  ExpectRoundTrip(std::vector<Point>{{1, 2, "a"}, {3, 4, "b"}});
+}
+
+TEST(Codec, TruncatedAndTrailingBytesAreErrors) {
+  std::string bytes = encode(std::string("hello"));
+  EXPECT_THROW(decode<std::string>(bytes.substr(0, bytes.size() - 1)), Error);
+  EXPECT_THROW(decode<int>(encode(1L)), Error);  // 8 bytes for a 4-byte int.
+  EXPECT_THROW(decode<int>(""), Error);
+}
+
+TEST(Codec, HugeClaimedLengthIsRefusedWithoutAllocating) {
+  std::string bytes = encode(std::vector<int>{1});
+  uint64_t huge = uint64_t{1} << 60;
+  std::memcpy(bytes.data(), &huge, sizeof huge);
+  EXPECT_THROW(decode<std::vector<int>>(bytes), Error);
+}
+
+TEST(Codec, RandomBytesOnlyEverThrowMpError) {
+  std::mt19937 rng(1234);
+  for (int i = 0; i < 20000; ++i) {
+    std::string bytes(rng() % 64, '\0');
+    for (char& c : bytes) c = static_cast<char>(rng());
+    try {
+      decode<std::tuple<int, std::string, std::vector<double>, std::optional<Point>,
+                        std::variant<int, std::string>, std::map<int, std::string>>>(bytes);
+    } catch (const Error&) {
+    }
+  }
+}
+
+TEST(Codec, IsSerializableTrait) {
+  struct Opaque {
+    int x;
+  };
+  static_assert(is_serializable_v<Point>);
+  static_assert(is_serializable_v<std::vector<std::string>>);
+  static_assert(!is_serializable_v<Opaque>);
+}
+
+}  // namespace
+}  // namespace mp

@@ -1,0 +1,154 @@
+// Connections: Python's multiprocessing.connection — Pipe, Connection,
+// Listener, Client and wait.
+//
+// A Connection sends whole messages over a socket or pipe: typed values
+// through the codec (send/recv), or raw bytes (send_bytes/recv_bytes). Each
+// message is framed with its length, so any size works (many MiB included),
+// whatever the kernel's buffer, partial writes or EINTR.
+//
+//   auto [parent_conn, child_conn] = mp::Pipe();
+//   mp::Process p([&] { child_conn.send(std::string("hello")); });
+//   p.start();
+//   std::string s = parent_conn.recv<std::string>();
+//
+// recv after the peer closed throws mp::EOFError once every message sent
+// before the close has been received. A message that does not decode as the
+// requested type throws mp::Error. Sending to a closed peer throws mp::Error;
+// it never kills the process with SIGPIPE.
+//
+// Thread safety: one sender and one receiver thread at a time per connection
+//   (as in Python); close() must not race with other calls.
+// Fork safety: a child inherits the connection; copies in parent and child
+//   refer to the same kernel object, as with Python's fork.
+// Sharing: inherited by children created after it; copies of the handle share
+//   one descriptor (closing one closes it for all copies in this process).
+#ifndef IPC_CONNECTION_H_
+#define IPC_CONNECTION_H_
+
+#include <chrono>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ipc/codec.h"
+#include "ipc/scoped_fd.h"
+#include "sync/futex.h"
+
+namespace mp {
+
+class Connection {
+ public:
+  // Connection takes ownership of `fd`. `is_socket` selects send(2) with
+  // MSG_NOSIGNAL; otherwise writes block SIGPIPE around themselves.
+  Connection(internal::ScopedFd fd, bool readable, bool writable, bool is_socket);
+
+  // send encodes `value` and sends it as one message.
+  template <class T>
+  void send(const T& value) {
+    std::string bytes;
+    encode_to(&bytes, value);
+    send_bytes(bytes);
+  }
+  // recv blocks for the next message and decodes it as a T.
+  template <class T>
+  T recv() {
+    return decode<T>(recv_bytes());
+  }
+
+  // send_bytes sends `bytes` as one message.
+  void send_bytes(std::string_view bytes);
+  // recv_bytes blocks for the next message and returns its bytes.
+  std::string recv_bytes();
+  // recv_bytes(maxlength): a longer message closes the connection and throws.
+  std::string recv_bytes(size_t maxlength);
+
+  // poll is true when a message (or EOF) is ready to be read. poll() does not
+  // block; poll(timeout) waits up to `timeout`.
+  bool poll() { return poll_until(internal::Clock::now()); }
+  template <class Rep, class Period>
+  bool poll(std::chrono::duration<Rep, Period> timeout) {
+    return poll_until(internal::DeadlineAfter(timeout));
+  }
+
+  // close closes the descriptor (for every copy of this handle).
+  void close();
+  bool closed() const;
+  bool readable() const { return state_->readable; }
+  bool writable() const { return state_->writable; }
+  // fileno is the descriptor, for select/poll/Asio and mp::wait.
+  int fileno() const;
+
+  bool poll_until(const internal::Deadline& deadline);
+
+ private:
+  struct State {
+    internal::ScopedFd fd;
+    bool readable;
+    bool writable;
+    bool is_socket;
+  };
+  int checked_fd(const char* what, bool want_read, bool want_write) const;
+  std::shared_ptr<State> state_;
+};
+
+// Pipe returns a connected pair. duplex (default): both ends send and receive
+// (a Unix socketpair). Simplex: the first receives, the second sends (a pipe
+// whose buffer is enlarged to 1 MiB when the system allows).
+std::pair<Connection, Connection> Pipe(bool duplex = true);
+
+// wait returns the connections (or descriptors) among `objects` that are ready
+// to read, waiting up to `timeout` (forever without one) for at least one.
+// Process sentinels are descriptors: pass p.sentinel().
+std::vector<Connection*> wait(const std::vector<Connection*>& objects,
+                              std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+std::vector<int> wait(const std::vector<int>& fds,
+                      std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+inline std::vector<Connection*> wait(std::initializer_list<Connection*> objects,
+                                     std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+  return wait(std::vector<Connection*>(objects), timeout);
+}
+
+// Listener: accepts connections on a Unix socket path or a "host:port" TCP
+// address (port 0 picks a free port; address() then tells which). With a
+// non-empty authkey, each side proves it knows the key (an HMAC-SHA256
+// challenge in both directions) before any user data; a wrong key throws
+// mp::AuthenticationError and the connection is closed. Removes its socket
+// file when destroyed. Python: multiprocessing.connection.Listener.
+class Listener {
+ public:
+  explicit Listener(const std::string& address, std::string authkey = "", int backlog = 128);
+  ~Listener();
+  Listener(Listener&&) noexcept;
+  Listener& operator=(Listener&&) noexcept;
+
+  // accept blocks for the next client and authenticates it.
+  Connection accept();
+  // address is where clients connect (the real port when 0 was asked).
+  const std::string& address() const { return address_; }
+  int fileno() const { return fd_.get(); }
+  void close();
+
+ private:
+  internal::ScopedFd fd_;
+  std::string address_;
+  std::string authkey_;
+  std::string unix_path_;  // removed on close
+};
+
+// Client connects to a Listener's address and authenticates with `authkey`.
+// Python: multiprocessing.connection.Client.
+Connection Client(const std::string& address, const std::string& authkey = "");
+
+namespace internal {
+// The authkey handshake on a fresh connection (both directions).
+void DeliverChallenge(Connection& conn, const std::string& authkey);
+void AnswerChallenge(Connection& conn, const std::string& authkey);
+}  // namespace internal
+
+}  // namespace mp
+
+#endif  // IPC_CONNECTION_H_

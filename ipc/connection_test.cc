@@ -1,0 +1,170 @@
+#include "ipc/connection.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <random>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/test_util.h"
+
+namespace mp {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ForkChild;
+using testing::WaitChild;
+
+TEST(Pipe, DuplexSendsTypedValuesBothWays) {
+  auto [a, b] = Pipe();
+  pid_t pid = ForkChild([&] {
+    auto v = b.recv<std::vector<int>>();
+    b.send(std::string("sum=") + std::to_string(v[0] + v[1]));
+    return 0;
+  });
+  a.send(std::vector<int>{20, 22});
+  EXPECT_EQ(a.recv<std::string>(), "sum=42");
+  EXPECT_EQ(WaitChild(pid), 0);
+}
+
+TEST(Pipe, SimplexHasOneReaderOneWriter) {
+  auto [reader, writer] = Pipe(false);
+  EXPECT_TRUE(reader.readable());
+  EXPECT_FALSE(reader.writable());
+  EXPECT_THROW(reader.send(1), Error);
+  EXPECT_THROW(writer.recv<int>(), Error);
+  writer.send(7);
+  EXPECT_EQ(reader.recv<int>(), 7);
+}
+
+TEST(Pipe, EightMegabyteMessagesSurvivePartialIo) {
+  for (bool duplex : {true, false}) {
+    auto [r, w] = Pipe(duplex);
+    std::string big(8 << 20, '\0');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
+    pid_t pid = ForkChild([&] {
+      w.send_bytes(big);
+      return 0;
+    });
+    EXPECT_EQ(r.recv_bytes(), big);
+    EXPECT_EQ(WaitChild(pid), 0);
+  }
+}
+
+TEST(Pipe, EofAfterEverythingSentWasReceived) {
+  auto [a, b] = Pipe();
+  b.send(1);
+  b.send(2);
+  b.close();
+  EXPECT_EQ(a.recv<int>(), 1);
+  EXPECT_EQ(a.recv<int>(), 2);
+  EXPECT_THROW(a.recv<int>(), EOFError);
+}
+
+TEST(Pipe, EofWhenChildExits) {
+  auto [reader, writer] = Pipe(false);
+  pid_t pid = ForkChild([&] {
+    writer.send(std::string("bye"));
+    return 0;
+  });
+  writer.close();  // The parent's copy; the child's closes when it exits.
+  EXPECT_EQ(reader.recv<std::string>(), "bye");
+  EXPECT_THROW(reader.recv<std::string>(), EOFError);
+  EXPECT_EQ(WaitChild(pid), 0);
+}
+
+TEST(Pipe, SendToClosedPeerThrowsInsteadOfSigpipe) {
+  for (bool duplex : {true, false}) {
+    auto [r, w] = Pipe(duplex);
+    r.close();
+    EXPECT_THROW(w.send(1), Error);
+  }
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGPIPE), 0);
+}
+
+TEST(Pipe, WrongTypeIsAClearError) {
+  auto [a, b] = Pipe();
+  a.send(std::string("not an int vector, just text"));
+  EXPECT_THROW(b.recv<std::vector<double>>(), Error);
+}
+
+TEST(Pipe, RandomBytesThroughRecvOnlyThrowMpError) {
+  auto [a, b] = Pipe();
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::string junk(rng() % 40, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    a.send_bytes(junk);
+    try {
+      b.recv<std::tuple<std::string, std::vector<int>, std::optional<double>>>();
+    } catch (const Error&) {
+    }
+  }
+}
+
+TEST(Pipe, PollWithTimeout) {
+  auto [a, b] = Pipe();
+  EXPECT_FALSE(a.poll());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(a.poll(30ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 25ms);
+  b.send(1);
+  EXPECT_TRUE(a.poll(1s));
+}
+
+TEST(Wait, ReturnsTheReadyConnections) {
+  auto [a1, b1] = Pipe();
+  auto [a2, b2] = Pipe();
+  EXPECT_TRUE(wait({&a1, &a2}, 10ms).empty());
+  b2.send(5);
+  auto ready = wait({&a1, &a2}, 1000ms);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0], &a2);
+}
+
+TEST(Listener, UnixSocketWithAuthkey) {
+  // Unix socket paths are limited to 108 bytes; the test tmpdir is longer.
+  const std::string path = "/tmp/mp_listener_test_" + std::to_string(getpid()) + ".sock";
+  {
+    Listener listener(path, "secret");
+    std::thread client([&] {
+      Connection c = Client(path, "secret");
+      c.send(std::string("ping"));
+      EXPECT_EQ(c.recv<std::string>(), "pong");
+    });
+    Connection server = listener.accept();
+    EXPECT_EQ(server.recv<std::string>(), "ping");
+    server.send(std::string("pong"));
+    client.join();
+  }
+  EXPECT_NE(access(path.c_str(), F_OK), 0);  // Socket file removed.
+}
+
+TEST(Listener, TcpWrongAuthkeyIsRefusedBeforeAnyData) {
+  Listener listener("127.0.0.1:0", "right");
+  EXPECT_NE(listener.address(), "127.0.0.1:0");
+  std::thread client([&] { EXPECT_THROW(Client(listener.address(), "wrong"), AuthenticationError); });
+  EXPECT_THROW(listener.accept(), AuthenticationError);
+  client.join();
+  std::thread good([&] { Client(listener.address(), "right").send(1); });
+  EXPECT_EQ(listener.accept().recv<int>(), 1);
+  good.join();
+}
+
+TEST(Connection, NoFdLeftAfterManyCycles) {
+  const auto fds = testing::OpenFds();
+  for (int i = 0; i < 1000; ++i) {
+    auto [a, b] = Pipe(i % 2 == 0);
+    b.send(i);
+    EXPECT_EQ(a.recv<int>(), i);
+  }
+  EXPECT_EQ(testing::OpenFds(), fds);
+}
+
+}  // namespace
+}  // namespace mp

@@ -1,0 +1,157 @@
+#include "ipc/queue.h"
+
+#include <unistd.h>
+
+#include <numeric>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sync/shared_value.h"
+#include "tests/test_util.h"
+
+namespace mp {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ForkChild;
+using testing::WaitChild;
+
+TEST(Queue, FifoWithTimeoutsAndNowaitForms) {
+  Queue<std::string> q(3);
+  EXPECT_TRUE(q.empty());
+  q.put("a");
+  q.put("b", 1s);
+  q.put_nowait("c");
+  EXPECT_TRUE(q.full());
+  EXPECT_EQ(q.qsize(), 3);
+  EXPECT_THROW(q.put_nowait("d"), Full);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(q.put("d", 30ms), Full);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 25ms);
+  EXPECT_EQ(q.get(), "a");
+  EXPECT_EQ(q.get(1s), "b");
+  EXPECT_EQ(q.get_nowait(), "c");
+  EXPECT_THROW(q.get_nowait(), Empty);
+  EXPECT_THROW(q.get(20ms), Empty);
+}
+
+TEST(Queue, TupleWithOptionalCrossesProcesses) {
+  Queue<std::tuple<int, std::optional<int>, std::string>> q;
+  pid_t pid = ForkChild([&] {
+    q.put({42, std::nullopt, "hello"});
+    return 0;
+  });
+  auto [a, b, c] = q.get(10s);
+  EXPECT_EQ(a, 42);
+  EXPECT_FALSE(b.has_value());
+  EXPECT_EQ(c, "hello");
+  EXPECT_EQ(WaitChild(pid), 0);
+}
+
+TEST(Queue, PutThatReturnedIsNeverLostWhenProducerExits) {
+  Queue<int> q;
+  pid_t pid = ForkChild([&] {
+    for (int i = 0; i < 1000; ++i) q.put(i);
+    _exit(0);  // No flush, no feeder thread to wait for.
+    return 0;
+  });
+  EXPECT_EQ(WaitChild(pid), 0);
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(q.get_nowait(), i);
+}
+
+TEST(Queue, ItemsLargerThanTheRingStream) {
+  Queue<std::string> q(0, 64 << 10);
+  std::string big(1 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i % 251);
+  pid_t pid = ForkChild([&] {
+    for (int i = 0; i < 3; ++i) q.put(big);
+    q.put("small");
+    return 0;
+  });
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(q.get(10s), big);
+  EXPECT_EQ(q.get(10s), "small");
+  EXPECT_EQ(WaitChild(pid), 0);
+}
+
+TEST(Queue, ManyProducersManyConsumersLoseNothing) {
+  constexpr int kProducers = 4, kConsumers = 4, kItems = 100000;
+  Queue<std::pair<int, int>> q(1000, 1 << 16);
+  Array<long> sums(kConsumers);
+  Array<int> counts(kConsumers);
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProducers; ++p) {
+    kids.push_back(ForkChild([&, p] {
+      for (int i = 0; i < kItems; ++i) q.put({p, i});
+      return 0;
+    }));
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    kids.push_back(ForkChild([&, c] {
+      std::vector<int> last(kProducers, -1);
+      for (;;) {
+        auto [p, i] = q.get(20s);
+        if (p < 0) return 0;
+        if (i <= last[p]) return 3;  // FIFO per producer broken.
+        last[p] = i;
+        sums[c] += i;
+        counts[c] += 1;
+      }
+    }));
+  }
+  for (int p = 0; p < kProducers; ++p) EXPECT_EQ(WaitChild(kids[p], std::chrono::seconds(60)), 0);
+  for (int c = 0; c < kConsumers; ++c) q.put({-1, -1});
+  for (int c = 0; c < kConsumers; ++c) EXPECT_EQ(WaitChild(kids[kProducers + c]), 0);
+  long total = std::accumulate(sums.begin(), sums.end(), 0L);
+  int count = std::accumulate(counts.begin(), counts.end(), 0);
+  EXPECT_EQ(count, kProducers * kItems);
+  EXPECT_EQ(total, static_cast<long>(kProducers) * kItems * (kItems - 1) / 2);
+}
+
+TEST(Queue, CloseMakesThisHandleUnusable) {
+  Queue<int> q;
+  q.close();
+  EXPECT_THROW(q.put(1), ValueError);
+  EXPECT_THROW(q.get_nowait(), ValueError);
+}
+
+TEST(JoinableQueue, JoinWaitsForTaskDone) {
+  JoinableQueue<int> q;
+  for (int i = 0; i < 5; ++i) q.put(i);
+  EXPECT_FALSE(q.join(10ms));
+  pid_t pid = ForkChild([&] {
+    for (int i = 0; i < 5; ++i) {
+      q.get(10s);
+      q.task_done();
+    }
+    return 0;
+  });
+  EXPECT_TRUE(q.join(10s));
+  EXPECT_EQ(WaitChild(pid), 0);
+  EXPECT_THROW(q.task_done(), ValueError);
+}
+
+TEST(SimpleQueue, PutGetEmpty) {
+  SimpleQueue<std::string> q;
+  EXPECT_TRUE(q.empty());
+  q.put("x");
+  EXPECT_FALSE(q.empty());
+  EXPECT_EQ(q.get(), "x");
+}
+
+TEST(Queue, NoFdOrShmLeftAfterManyCycles) {
+  const auto fds = testing::OpenFds();
+  const auto shm = testing::ShmEntries();
+  for (int i = 0; i < 1000; ++i) {
+    Queue<int> q(2);
+    q.put(i);
+    EXPECT_EQ(q.get(), i);
+  }
+  EXPECT_EQ(testing::OpenFds(), fds);
+  EXPECT_EQ(testing::ShmEntries(), shm);
+}
+
+}  // namespace
+}  // namespace mp

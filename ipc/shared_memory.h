@@ -1,0 +1,70 @@
+// SharedMemory: a named block of shared memory that unrelated processes can
+// attach to by name. Python: multiprocessing.shared_memory.SharedMemory.
+//
+//   mp::SharedMemory shm(mp::SharedMemory::create, 4096);   // random name
+//   mp::SharedMemory peer(shm.name());                      // in any process
+//   std::span<std::byte> bytes = peer.buf();
+//
+// The name lives in /dev/shm until unlink(). The handle that created the
+// block owns the name: if its process has not unlinked it when that handle is
+// destroyed, the destructor does (so nothing is left in /dev/shm). Attaching
+// handles never unlink on their own.
+//
+// Thread safety: the handle is not synchronized; the memory is raw (use a
+//   Lock or atomics for what is stored in it).
+// Fork safety: a forked child sees the same mapping; the child's copy of a
+//   creator handle does not unlink (only the creating process does).
+// Sharing: by name, with any process (including spawn children).
+#ifndef IPC_SHARED_MEMORY_H_
+#define IPC_SHARED_MEMORY_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+namespace mp {
+
+class SharedMemory {
+ public:
+  struct create_t {
+    explicit create_t() = default;
+  };
+  static constexpr create_t create{};
+
+  // Creates a new block of `size` bytes (zeroed) under `name`, or a random
+  // "/psm_..." name when empty. Throws mp::Error if the name exists.
+  SharedMemory(create_t, size_t size, std::string name = "");
+  // Attaches to an existing block. Throws mp::Error if there is none.
+  explicit SharedMemory(std::string name);
+  // Python's form: SharedMemory(name, create, size).
+  SharedMemory(std::string name, bool create, size_t size);
+
+  SharedMemory(SharedMemory&& other) noexcept;
+  SharedMemory& operator=(SharedMemory&& other) noexcept;
+  SharedMemory(const SharedMemory&) = delete;
+  SharedMemory& operator=(const SharedMemory&) = delete;
+  ~SharedMemory();
+
+  std::span<std::byte> buf() const;
+  size_t size() const { return size_; }
+  // name is the name to attach with (without the leading '/', as Python).
+  const std::string& name() const { return name_; }
+  // close unmaps the block from this process; buf() is then empty.
+  void close();
+  // unlink removes the name (the memory lives until every process closes it).
+  void unlink();
+
+ private:
+  void open(bool create, size_t size);
+  std::string name_;
+  void* data_ = nullptr;
+  size_t size_ = 0;
+  pid_t creator_pid_ = 0;  // nonzero: this handle created the name
+  bool unlinked_ = false;
+};
+
+}  // namespace mp
+
+#endif  // IPC_SHARED_MEMORY_H_
