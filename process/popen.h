@@ -1,0 +1,126 @@
+// The launch strategies and the bookkeeping behind mp::Process.
+//
+// Internal to //process. One file per strategy, as CPython's popen_*.py:
+// popen_fork.cc, popen_spawn.cc, popen_forkserver.cc. registry.cc keeps this
+// process's identity and its children; bootstrap.cc is the code every child
+// runs around its target.
+#ifndef PROCESS_POPEN_H_
+#define PROCESS_POPEN_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipc/scoped_fd.h"
+#include "process/function_id.h"
+#include "process/process.h"
+#include "sync/futex.h"
+
+namespace mp::internal {
+
+// One started child, shared by its Process handle and the registry.
+struct ChildState {
+  pid_t pid = 0;
+  ScopedFd sentinel;   // readable once the child has ended
+  bool direct = true;  // our own child (reaped with waitid); else the forkserver's
+  std::string name;
+  bool daemon = false;
+  std::mutex mu;
+  std::optional<int> exitcode;  // set once reaped
+};
+
+// TryReap collects the child's exit status if it has ended; never blocks.
+// Returns true once the child has ended.
+bool TryReap(ChildState& child);
+// WaitForExit blocks (on the sentinel) until the child ends or the deadline.
+bool WaitForExit(ChildState& child, const Deadline& deadline);
+// SendSignal signals the child unless it has already been reaped.
+void SendSignal(ChildState& child, int sig);
+
+// ---- This process's identity and children (registry.cc) ----
+
+struct Identity {
+  std::string name = "MainProcess";
+  bool daemon = false;
+  std::vector<int> path;  // Python's _identity: () in main, (1,) for Process-1, ...
+  int next_child = 1;
+  std::optional<ProcessInfo> parent;
+};
+
+// Self is this process's identity; lock SelfMutex() around access.
+Identity& Self();
+std::mutex& SelfMutex();
+// NextChildIdentity reserves the next child number: returns the child's path.
+std::vector<int> NextChildIdentity();
+std::string IdentitySuffix(const std::vector<int>& path);
+
+// BecomeChild starts a fresh identity and an empty registry in a new child
+// (the parent's children are not the child's).
+void BecomeChild(const Identity& identity);
+
+void RegisterChild(std::shared_ptr<ChildState> child);
+// LiveChildren reaps what ended and returns the rest.
+std::vector<std::shared_ptr<ChildState>> LiveChildren();
+// ExitCleanup: terminate daemonic children, then join every child.
+void ExitCleanup();
+
+// ---- Launching (popen_*.cc) ----
+
+struct ChildSetup {
+  std::string name;
+  bool daemon = false;
+  std::vector<int> identity;
+  pid_t parent_pid = 0;
+  std::string parent_name;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(name, daemon, identity, parent_pid, parent_name);
+  }
+};
+
+// What a spawn or forkserver child receives.
+struct SpawnMessage {
+  std::string build_id;
+  CodeRef entry;
+  CodeRef function;
+  std::string args;
+  ChildSetup setup;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(build_id, entry, function, args, setup);
+  }
+};
+
+SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup);
+
+std::shared_ptr<ChildState> LaunchFork(const ChildSetup& setup, const std::function<int()>& body);
+std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message);
+std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message);
+
+// ---- In the child (bootstrap.cc) ----
+
+// ChildMain becomes the child described by `setup`, runs `body`, reports an
+// escaped exception as Python does, flushes the standard streams, joins or
+// terminates its own children and _exits with the code.
+[[noreturn]] void ChildMain(const ChildSetup& setup, const std::function<int()>& body);
+// RunSpawnMessage checks the build id and calls the named target.
+int RunSpawnMessage(const SpawnMessage& message);
+// ArmDeathSignal: SIGKILL this process when `parent` goes (daemons only);
+// exits at once if the parent is already gone.
+void ArmDeathSignal(pid_t parent);
+
+// The environment variables that tell mp::init what this process is.
+inline constexpr char kSpawnFdEnv[] = "MP_SPAWN_FD";
+inline constexpr char kForkserverFdEnv[] = "MP_FORKSERVER_FD";
+// ExecSelf starts this program again with `env_name`=`fd` (fd inherited).
+pid_t ExecSelf(const char* env_name, int fd);
+[[noreturn]] void ForkserverMain(int control_fd);
+
+}  // namespace mp::internal
+
+#endif  // PROCESS_POPEN_H_

@@ -1,0 +1,63 @@
+// The "fork" start method: the child is a copy of the parent.
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <iostream>
+
+#include "process/popen.h"
+#include "sync/errors.h"
+
+namespace mp::internal {
+namespace {
+
+bool KernelHasPidfd() {
+  static const bool has = [] {
+    const int fd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+  }();
+  return has;
+}
+
+}  // namespace
+
+std::shared_ptr<ChildState> LaunchFork(const ChildSetup& setup, const std::function<int()>& body) {
+  // Flush first, so the child does not print the parent's buffered output again.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  // Without pidfds (Linux < 5.3), the sentinel is a pipe whose write end only
+  // the child holds: it reads as EOF when the child ends.
+  int fallback[2] = {-1, -1};
+  if (!KernelHasPidfd() && pipe2(fallback, O_CLOEXEC) != 0) throw_errno("pipe2");
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) throw_errno("fork");
+  if (pid == 0) {
+    if (fallback[0] >= 0) ::close(fallback[0]);
+    if (setup.daemon) ArmDeathSignal(parent);
+    ChildMain(setup, body);
+  }
+  auto child = std::make_shared<ChildState>();
+  child->pid = pid;
+  child->name = setup.name;
+  child->daemon = setup.daemon;
+  child->direct = true;
+  if (fallback[0] >= 0) {
+    ::close(fallback[1]);
+    child->sentinel.reset(fallback[0]);
+  } else {
+    // A pidfd becomes readable when the child ends, and no grandchild can
+    // hold it open by mistake.
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) throw_errno("pidfd_open");
+    child->sentinel.reset(pidfd);
+  }
+  return child;
+}
+
+}  // namespace mp::internal

@@ -1,0 +1,193 @@
+// The "forkserver" start method: a single-threaded server (a fresh exec of
+// this program) forks each child, so children never inherit the locks of the
+// parent's other threads. Each child's exit code comes back over a socket of
+// its own, which is the child's sentinel in the parent.
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstring>
+#include <map>
+
+#include "ipc/connection.h"
+#include "process/popen.h"
+#include "sync/errors.h"
+
+namespace mp::internal {
+namespace {
+
+void SendFd(int socket, int fd) {
+  char byte = 'F';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  while (sendmsg(socket, &msg, MSG_NOSIGNAL) < 0) {
+    if (errno != EINTR) throw_errno("forkserver: sendmsg");
+  }
+}
+
+int RecvFd(int socket) {
+  char byte;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC)) < 0) {
+    if (errno != EINTR) throw_errno("forkserver: recvmsg");
+  }
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  if (n != 1 || cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) {
+    throw Error("forkserver: expected a descriptor");
+  }
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+  return fd;
+}
+
+// The parent's side: one server per process (a forked child that uses the
+// forkserver starts its own, rather than sharing its parent's socket).
+struct ForkserverClient {
+  std::mutex mu;
+  pid_t owner = 0;
+  pid_t server = 0;
+  std::optional<Connection> control;
+
+  Connection& Ensure() {
+    if (owner != getpid()) {
+      if (control && owner != 0) control->close();
+      control.reset();
+      auto [mine, theirs] = Pipe(true);
+      server = ExecSelf(kForkserverFdEnv, theirs.fileno());
+      theirs.close();
+      control.emplace(std::move(mine));
+      owner = getpid();
+    }
+    return *control;
+  }
+};
+
+ForkserverClient& Client() {
+  static ForkserverClient* client = new ForkserverClient;
+  return *client;
+}
+
+void ReportExits(std::map<pid_t, int>& status_fds) {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    auto it = status_fds.find(pid);
+    if (it == status_fds.end()) continue;
+    const int32_t code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+    ssize_t ignored = ::write(it->second, &code, sizeof code);
+    (void)ignored;
+    ::close(it->second);
+    status_fds.erase(it);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message) {
+  ForkserverClient& client = Client();
+  std::lock_guard<std::mutex> lock(client.mu);
+  Connection& control = client.Ensure();
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("socketpair");
+  ScopedFd ours(fds[0]), theirs(fds[1]);
+  pid_t pid;
+  try {
+    control.send(message);
+    SendFd(control.fileno(), theirs.get());
+    pid = control.recv<int>();
+  } catch (const Error& e) {
+    client.owner = 0;  // Start a new server next time.
+    throw ProcessError(std::string("forkserver: ") + e.what() +
+                       " (does main() call mp::init(argc, argv) first?)");
+  }
+  if (pid < 0) throw ProcessError("forkserver: fork failed in the server");
+  auto child = std::make_shared<ChildState>();
+  child->pid = pid;
+  child->name = message.setup.name;
+  child->daemon = message.setup.daemon;
+  child->direct = false;
+  child->sentinel = std::move(ours);
+  return child;
+}
+
+void ForkserverMain(int control_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  Connection control(ScopedFd(control_fd), true, true, true);
+  fcntl(control_fd, F_SETFD, FD_CLOEXEC);
+  sigset_t chld, old_mask;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, &old_mask);
+  const int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) _exit(3);
+  std::map<pid_t, int> status_fds;
+  for (;;) {
+    pollfd polls[2] = {{control_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
+    if (::poll(polls, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      _exit(3);
+    }
+    if (polls[1].revents) {
+      signalfd_siginfo info;
+      while (::read(sfd, &info, sizeof info) > 0) {
+      }
+      ReportExits(status_fds);
+    }
+    if (!polls[0].revents) continue;
+    SpawnMessage message;
+    int status_fd;
+    try {
+      message = control.recv<SpawnMessage>();
+      status_fd = RecvFd(control_fd);
+    } catch (const Error&) {
+      _exit(0);  // The parent went away.
+    }
+    const pid_t server = getpid();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      ::close(control_fd);
+      ::close(sfd);
+      ::close(status_fd);
+      for (auto& [_, fd] : status_fds) ::close(fd);
+      sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+      if (message.setup.daemon) ArmDeathSignal(server);
+      ChildMain(message.setup, [&] { return RunSpawnMessage(message); });
+    }
+    if (pid > 0) {
+      status_fds[pid] = status_fd;
+    } else {
+      ::close(status_fd);
+    }
+    try {
+      control.send(static_cast<int>(pid));
+    } catch (const Error&) {
+      _exit(0);
+    }
+  }
+}
+
+}  // namespace mp::internal

@@ -1,0 +1,175 @@
+#include "process/process.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "process/popen.h"
+
+namespace mp {
+
+using internal::ChildState;
+
+Process::Process(ProcessOptions options)
+    : name_(std::move(options.name)),
+      daemon_(options.daemon),
+      start_method_(std::move(options.start_method)) {
+  // Python numbers a Process when it is created, not when it starts.
+  const std::vector<int> identity = internal::NextChildIdentity();
+  if (name_.empty()) name_ = "Process-" + internal::IdentitySuffix(identity);
+  if (!start_method_.empty()) get_context(start_method_);  // Validates the name.
+}
+
+Process::Process(Process&&) noexcept = default;
+Process& Process::operator=(Process&&) noexcept = default;
+Process::~Process() = default;
+
+void Process::run() {
+  if (target_) target_exit_code_ = target_();
+}
+
+void Process::check_not_closed(const char* what) const {
+  if (closed_) throw ProcessError(std::string("Process.") + what + ": process object is closed");
+}
+
+void Process::check_started(const char* what) const {
+  check_not_closed(what);
+  if (!child_) throw ProcessError(std::string("Process.") + what + ": process has not been started");
+}
+
+void Process::start() {
+  check_not_closed("start");
+  if (child_) throw ProcessError("Process.start: cannot start a process twice");
+  std::string parent_name;
+  {
+    std::lock_guard<std::mutex> lock(internal::SelfMutex());
+    if (internal::Self().daemon) {
+      throw ProcessError("Process.start: daemonic processes are not allowed to have children");
+    }
+    parent_name = internal::Self().name;
+  }
+  if (std::getenv(internal::kSpawnFdEnv) != nullptr) {
+    throw ProcessError(
+        "Process.start: this process was started by spawn but main() did not call "
+        "mp::init(argc, argv) first");
+  }
+  internal::ChildSetup setup{name_, daemon_, {}, getpid(), parent_name};
+  const std::string method = start_method_.empty() ? get_start_method() : start_method_;
+  if (method == "fork") {
+    child_ = internal::LaunchFork(setup, [this] {
+      run();
+      return target_exit_code_;
+    });
+  } else {
+    if (!spawn_) {
+      throw ProcessError("Process.start: the '" + method +
+                         "' start method needs a plain-function target with serializable "
+                         "arguments (subclasses and closures work with 'fork' only)");
+    }
+    const internal::SpawnMessage message = internal::MakeSpawnMessage(*spawn_, setup);
+    child_ = method == "spawn" ? internal::LaunchSpawn(message) : internal::LaunchForkserver(message);
+  }
+  internal::RegisterChild(child_);
+}
+
+void Process::join() {
+  check_started("join");
+  internal::WaitForExit(*child_, std::nullopt);
+}
+
+bool Process::join_until(const internal::Deadline& deadline) {
+  check_started("join");
+  return internal::WaitForExit(*child_, deadline);
+}
+
+bool Process::is_alive() {
+  check_not_closed("is_alive");
+  if (!child_) return false;
+  return !internal::TryReap(*child_);
+}
+
+void Process::terminate() {
+  check_started("terminate");
+  internal::SendSignal(*child_, SIGTERM);
+}
+
+void Process::kill() {
+  check_started("kill");
+  internal::SendSignal(*child_, SIGKILL);
+}
+
+void Process::interrupt() {
+  check_started("interrupt");
+  internal::SendSignal(*child_, SIGINT);
+}
+
+void Process::close() {
+  if (closed_) return;
+  if (child_ && !internal::TryReap(*child_)) {
+    throw ValueError("Process.close: cannot close a process while it is still running");
+  }
+  child_.reset();
+  target_ = nullptr;
+  closed_ = true;
+}
+
+int Process::sentinel() const {
+  check_started("sentinel");
+  std::lock_guard<std::mutex> lock(child_->mu);
+  if (!child_->sentinel.valid()) throw ProcessError("Process.sentinel: process already reaped");
+  return child_->sentinel.get();
+}
+
+pid_t Process::pid() const {
+  check_not_closed("pid");
+  return child_ ? child_->pid : 0;
+}
+
+void Process::set_name(std::string name) {
+  check_not_closed("name");
+  name_ = std::move(name);
+}
+
+void Process::set_daemon(bool daemon) {
+  check_not_closed("daemon");
+  if (child_) throw ProcessError("Process.daemon: cannot set daemon after the process started");
+  daemon_ = daemon;
+}
+
+std::optional<int> Process::exitcode() {
+  check_not_closed("exitcode");
+  if (!child_) return std::nullopt;
+  internal::TryReap(*child_);
+  std::lock_guard<std::mutex> lock(child_->mu);
+  return child_->exitcode;
+}
+
+ProcessInfo current_process() {
+  std::lock_guard<std::mutex> lock(internal::SelfMutex());
+  return ProcessInfo(getpid(), internal::Self().name, internal::Self().daemon);
+}
+
+std::optional<ProcessInfo> parent_process() {
+  std::lock_guard<std::mutex> lock(internal::SelfMutex());
+  return internal::Self().parent;
+}
+
+std::vector<ProcessInfo> active_children() {
+  std::vector<ProcessInfo> out;
+  for (const auto& child : internal::LiveChildren()) {
+    out.emplace_back(child->pid, child->name, child->daemon);
+  }
+  return out;
+}
+
+int cpu_count() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+}  // namespace mp

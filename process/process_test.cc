@@ -1,0 +1,339 @@
+#include "process/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "ipc/connection.h"
+#include "sync/synchronize.h"
+#include "tests/test_util.h"
+
+namespace mp {
+namespace {
+
+using namespace std::chrono_literals;
+
+int ReturnSum(int a, int b) { return a + b; }
+
+void ReportIdentity(Connection conn) {
+  conn.send(std::make_tuple(current_process().name(), parent_process().has_value()
+                                                          ? parent_process()->name()
+                                                          : std::string("none")));
+}
+
+// Reads everything from fd until EOF.
+std::string Drain(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// Waits for an unrelated pid to end (pidfd poll), bounded.
+bool PidEnds(pid_t pid, int timeout_ms) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  const bool ended = poll(&p, 1, timeout_ms) == 1;
+  close(fd);
+  return ended;
+}
+
+TEST(Process, TargetReturnBecomesExitCode) {
+  Process p(ReturnSum, 2, 3);
+  EXPECT_FALSE(p.exitcode().has_value());
+  EXPECT_EQ(p.pid(), 0);
+  p.start();
+  EXPECT_GT(p.pid(), 0);
+  p.join();
+  EXPECT_EQ(p.exitcode(), 5);
+  EXPECT_FALSE(p.is_alive());
+}
+
+TEST(Process, ClosuresAndVoidTargetsInForkMode) {
+  int captured = 41;
+  auto [r, w] = Pipe();
+  Process p([captured, w]() mutable { w.send(captured + 1); });
+  p.start();
+  EXPECT_EQ(r.recv<int>(), 42);
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+class ClockProcess : public Process {
+ public:
+  explicit ClockProcess(Connection conn) : conn_(std::move(conn)) {}
+  void run() override { conn_.send(std::string("ran in ") + current_process().name()); }
+
+ private:
+  Connection conn_;
+};
+
+TEST(Process, SubclassStyleRunsRun) {
+  auto [r, w] = Pipe();
+  ClockProcess p(w);
+  p.start();
+  EXPECT_EQ(r.recv<std::string>(), "ran in " + p.name());
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(Process, ExitCodesAfterSignals) {
+  for (int sig : {SIGTERM, SIGKILL, SIGINT}) {
+    Event started;
+    Process p([&] {
+      started.set();
+      pause();
+    });
+    p.start();
+    ASSERT_TRUE(started.wait(10s));
+    if (sig == SIGTERM) p.terminate();
+    if (sig == SIGKILL) p.kill();
+    if (sig == SIGINT) p.interrupt();
+    ASSERT_TRUE(p.join(10s));
+    EXPECT_EQ(p.exitcode(), -sig);
+  }
+}
+
+TEST(Process, EscapedExceptionPrintsAndExitsOne) {
+  int err[2];
+  ASSERT_EQ(pipe(err), 0);
+  const int saved = dup(2);
+  dup2(err[1], 2);
+  Process p(ProcessOptions{.name = "boom"}, [] { throw ValueError("bad value 7"); });
+  p.start();
+  dup2(saved, 2);
+  close(saved);
+  close(err[1]);
+  p.join();
+  EXPECT_EQ(p.exitcode(), 1);
+  const std::string text = Drain(err[0]);
+  close(err[0]);
+  EXPECT_NE(text.find("Process boom:"), std::string::npos) << text;
+  EXPECT_NE(text.find("mp::ValueError: bad value 7"), std::string::npos) << text;
+}
+
+TEST(Process, NamesCountFromOneAndChildSeesItsOwnName) {
+  Process a([] {});
+  Process b([] {});
+  const int na = std::stoi(a.name().substr(a.name().find('-') + 1));
+  EXPECT_EQ(b.name(), "Process-" + std::to_string(na + 1));
+  b.set_name("renamed");
+  auto [r, w] = Pipe();
+  Process c(ReportIdentity, w);
+  c.start();
+  auto [child_name, parent_name] = r.recv<std::tuple<std::string, std::string>>();
+  EXPECT_EQ(child_name, c.name());
+  EXPECT_EQ(parent_name, "MainProcess");
+  c.join();
+  EXPECT_EQ(current_process().name(), "MainProcess");
+  EXPECT_FALSE(parent_process().has_value());
+}
+
+TEST(Process, MisuseThrowsProcessError) {
+  Process p([] {});
+  EXPECT_THROW(p.join(), ProcessError);
+  EXPECT_THROW(p.terminate(), ProcessError);
+  p.start();
+  EXPECT_THROW(p.start(), ProcessError);
+  EXPECT_THROW(p.set_daemon(true), ProcessError);
+  p.join();
+  p.close();
+  EXPECT_THROW(p.start(), ProcessError);
+  EXPECT_THROW(p.is_alive(), ProcessError);
+  EXPECT_THROW(p.pid(), ProcessError);
+  EXPECT_THROW(Process(ProcessOptions{.start_method = "teleport"}), ValueError);
+}
+
+TEST(Process, CloseWhileRunningIsValueError) {
+  Event go;
+  Process p([&] { go.wait(10s); });
+  p.start();
+  EXPECT_THROW(p.close(), ValueError);
+  go.set();
+  p.join();
+  p.close();
+}
+
+TEST(Process, JoinTimeoutAndSentinel) {
+  Event go;
+  Process p([&] { go.wait(10s); });
+  p.start();
+  EXPECT_TRUE(p.is_alive());
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(p.join(50ms));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 45ms);
+  EXPECT_TRUE(wait(std::vector<int>{p.sentinel()}, 10ms).empty());
+  go.set();
+  EXPECT_EQ(wait(std::vector<int>{p.sentinel()}, 10000ms).size(), 1u);
+  EXPECT_TRUE(p.join(10s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(Process, ActiveChildrenListsAndReaps) {
+  Event go;
+  Process p(ProcessOptions{.name = "sleeper"}, [&] { go.wait(10s); });
+  p.start();
+  bool found = false;
+  for (const auto& c : active_children()) found |= c.name() == "sleeper" && c.pid() == p.pid();
+  EXPECT_TRUE(found);
+  go.set();
+  p.join();
+  for (const auto& c : active_children()) EXPECT_NE(c.pid(), p.pid());
+}
+
+TEST(Process, ManyStartsLeaveNoFdOrZombie) {
+  const auto fds = testing::OpenFds();
+  for (int i = 0; i < 200; ++i) {
+    Process p([] { return 3; });
+    p.start();
+    p.join();
+    ASSERT_EQ(p.exitcode(), 3);
+  }
+  active_children();
+  EXPECT_EQ(testing::OpenFds(), fds);
+  EXPECT_TRUE(testing::ChildPids().empty());
+}
+
+TEST(Process, DaemonCannotHaveChildren) {
+  Process p(ProcessOptions{.daemon = true}, [] {
+    try {
+      Process inner([] {});
+      inner.start();
+    } catch (const ProcessError&) {
+      return 7;
+    }
+    return 0;
+  });
+  p.start();
+  p.join();
+  EXPECT_EQ(p.exitcode(), 7);
+}
+
+TEST(Process, DaemonDiesWhenParentIsKilled) {
+  auto [r, w] = Pipe();
+  pid_t parent = testing::ForkChild([&] {
+    Process daemon(ProcessOptions{.daemon = true}, [] { pause(); });
+    daemon.start();
+    w.send(static_cast<int>(daemon.pid()));
+    pause();
+    return 0;
+  });
+  const pid_t daemon_pid = r.recv<int>();
+  kill(parent, SIGKILL);
+  EXPECT_EQ(testing::WaitChild(parent), -SIGKILL);
+  EXPECT_TRUE(PidEnds(daemon_pid, 10000));
+}
+
+TEST(Process, NormalExitTerminatesDaemonsAndJoinsOthers) {
+  auto [r, w] = Pipe();
+  pid_t parent = testing::ForkChild([&] {
+    Process daemon(ProcessOptions{.daemon = true}, [] { pause(); });
+    daemon.start();
+    Process worker([w]() mutable {
+      std::this_thread::sleep_for(100ms);  // Outlive the parent's main().
+      w.send(std::string("worker done"));
+    });
+    worker.start();
+    w.send(static_cast<int>(daemon.pid()));
+    std::exit(0);  // Runs the exit handler, as returning from main() would.
+    return 0;
+  });
+  const pid_t daemon_pid = r.recv<int>();
+  EXPECT_EQ(r.recv<std::string>(), "worker done");
+  EXPECT_EQ(testing::WaitChild(parent), 0);
+  EXPECT_TRUE(PidEnds(daemon_pid, 10000));
+}
+
+TEST(Process, ChildFlushesItsOutputAndNeverRepeatsTheParents) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t helper = testing::ForkChild([&] {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::cout << "A";  // Buffered in the parent when the child forks.
+    Process p([] { std::cout << "B"; });
+    p.start();
+    p.join();
+    std::cout << "C" << std::flush;
+    return 0;
+  });
+  close(out[1]);
+  EXPECT_EQ(Drain(out[0]), "ABC");
+  close(out[0]);
+  EXPECT_EQ(testing::WaitChild(helper), 0);
+}
+
+TEST(Process, CpuCountFollowsAffinity) {
+  cpu_set_t set;
+  ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+  EXPECT_EQ(cpu_count(), CPU_COUNT(&set));
+}
+
+class StartMethods : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StartMethods, RunsPlainFunctionWithArguments) {
+  Process p(ProcessOptions{.start_method = GetParam()}, ReturnSum, 20, 22);
+  p.start();
+  ASSERT_TRUE(p.join(30s));
+  EXPECT_EQ(p.exitcode(), 42);
+}
+
+TEST_P(StartMethods, ChildKnowsItsNameAndParent) {
+  auto [r, w] = Pipe();
+  Process p(ProcessOptions{.name = "named", .start_method = GetParam()}, +[](int code) { return code; }, 9);
+  p.start();
+  ASSERT_TRUE(p.join(30s));
+  EXPECT_EQ(p.exitcode(), 9);
+}
+
+TEST_P(StartMethods, SignalsAndSentinel) {
+  Process p(ProcessOptions{.start_method = GetParam()}, +[] { pause(); });
+  p.start();
+  EXPECT_FALSE(p.join(100ms));
+  p.terminate();
+  EXPECT_EQ(wait(std::vector<int>{p.sentinel()}, 30000ms).size(), 1u);
+  ASSERT_TRUE(p.join(30s));
+  EXPECT_EQ(p.exitcode(), -SIGTERM);
+}
+
+TEST_P(StartMethods, ClosureTargetsAreRefusedAtStart) {
+  if (GetParam() == "fork") GTEST_SKIP();
+  int local = 1;
+  Process p(ProcessOptions{.start_method = GetParam()}, [local] { return local; });
+  EXPECT_THROW(p.start(), ProcessError);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, StartMethods, ::testing::Values("fork", "spawn", "forkserver"));
+
+TEST(Process, TypedSpawnTagAcceptsPlainFunctions) {
+  Process p(mp::spawn, ReturnSum, 1, 1);
+  p.start();
+  ASSERT_TRUE(p.join(30s));
+  EXPECT_EQ(p.exitcode(), 2);
+}
+
+TEST(Context, DefaultsAndValidation) {
+  EXPECT_EQ(get_start_method(), "fork");
+  EXPECT_EQ(get_context("spawn").name(), "spawn");
+  EXPECT_THROW(get_context("nope"), ValueError);
+  EXPECT_EQ(get_all_start_methods().front(), "fork");
+}
+
+}  // namespace
+}  // namespace mp
+
+int main(int argc, char** argv) {
+  mp::init(argc, argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
