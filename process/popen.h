@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ipc/connection.h"
 #include "ipc/scoped_fd.h"
 #include "process/function_id.h"
 #include "process/process.h"
@@ -120,6 +121,13 @@ inline constexpr char kForkserverFdEnv[] = "MP_FORKSERVER_FD";
 // ExecSelf starts this program again with `env_name`=`fd` (fd inherited).
 pid_t ExecSelf(const char* env_name, int fd);
 [[noreturn]] void ForkserverMain(int control_fd);
+// ServeForks is a fork server's loop: for each request on control_fd it
+// forks a child that runs run(message); it reports each child's exit code on
+// the descriptor that came with the request. Returns never; exits when the
+// control connection closes.
+[[noreturn]] void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& run);
+// RequestFork asks the server behind `control` for a child.
+std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage& message);
 
 }  // namespace mp::internal
 

@@ -98,8 +98,7 @@ void ReportExits(std::map<pid_t, int>& status_fds) {
     auto it = status_fds.find(pid);
     if (it == status_fds.end()) continue;
     const int32_t code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    ssize_t ignored = ::write(it->second, &code, sizeof code);
-    (void)ignored;
+    [[maybe_unused]] ssize_t ignored = ::write(it->second, &code, sizeof code);
     ::close(it->second);
     status_fds.erase(it);
   }
@@ -111,6 +110,15 @@ std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message) {
   ForkserverClient& client = Client();
   std::lock_guard<std::mutex> lock(client.mu);
   Connection& control = client.Ensure();
+  try {
+    return RequestFork(control, message);
+  } catch (const Error&) {
+    client.owner = 0;  // Start a new server next time.
+    throw;
+  }
+}
+
+std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage& message) {
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("socketpair");
   ScopedFd ours(fds[0]), theirs(fds[1]);
@@ -120,9 +128,8 @@ std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message) {
     SendFd(control.fileno(), theirs.get());
     pid = control.recv<int>();
   } catch (const Error& e) {
-    client.owner = 0;  // Start a new server next time.
-    throw ProcessError(std::string("forkserver: ") + e.what() +
-                       " (does main() call mp::init(argc, argv) first?)");
+    throw ProcessError(std::string("fork server: ") + e.what() +
+                       " (for forkserver: does main() call mp::init(argc, argv) first?)");
   }
   if (pid < 0) throw ProcessError("forkserver: fork failed in the server");
   auto child = std::make_shared<ChildState>();
@@ -134,7 +141,9 @@ std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message) {
   return child;
 }
 
-void ForkserverMain(int control_fd) {
+void ForkserverMain(int control_fd) { ServeForks(control_fd, &RunSpawnMessage); }
+
+void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& run) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   Connection control(ScopedFd(control_fd), true, true, true);
   fcntl(control_fd, F_SETFD, FD_CLOEXEC);
@@ -175,7 +184,7 @@ void ForkserverMain(int control_fd) {
       for (auto& [_, fd] : status_fds) ::close(fd);
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       if (message.setup.daemon) ArmDeathSignal(server);
-      ChildMain(message.setup, [&] { return RunSpawnMessage(message); });
+      ChildMain(message.setup, [&] { return run(message); });
     }
     if (pid > 0) {
       status_fds[pid] = status_fd;

@@ -235,6 +235,7 @@ class Process {
   std::shared_ptr<internal::ChildState> child_;
   bool closed_ = false;
   int target_exit_code_ = 0;  // set by run() in the child
+  friend class Launcher;
 };
 
 // current_process describes the calling process: "MainProcess" in the

@@ -1,5 +1,7 @@
 #include "process/process.h"
 
+#include "process/launcher.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -320,6 +322,31 @@ TEST(Process, TypedSpawnTagAcceptsPlainFunctions) {
   p.start();
   ASSERT_TRUE(p.join(30s));
   EXPECT_EQ(p.exitcode(), 2);
+}
+
+TEST(Launcher, StartsChildrenFromItsSingleThreadedHelper) {
+  auto [r, w] = Pipe();
+  Launcher launcher([w](int arg) mutable {
+    w.send(current_process().name());
+    if (arg == 99) pause();
+    return arg;
+  });
+  // Threads started after the launcher do not matter to its children.
+  std::thread busy([] { std::this_thread::sleep_for(10ms); });
+  Process a = launcher.start({.name = "Worker-A", .daemon = true}, 5);
+  EXPECT_EQ(r.recv<std::string>(), "Worker-A");
+  ASSERT_TRUE(a.join(10s));
+  EXPECT_EQ(a.exitcode(), 5);
+  Process b = launcher.start({.name = "Worker-B", .daemon = true}, 99);
+  EXPECT_EQ(r.recv<std::string>(), "Worker-B");
+  bool listed = false;
+  for (const auto& c : active_children()) listed |= c.pid() == b.pid();
+  EXPECT_TRUE(listed);
+  b.kill();
+  EXPECT_EQ(wait(std::vector<int>{b.sentinel()}, 10000ms).size(), 1u);
+  ASSERT_TRUE(b.join(10s));
+  EXPECT_EQ(b.exitcode(), -SIGKILL);
+  busy.join();
 }
 
 TEST(Context, DefaultsAndValidation) {
