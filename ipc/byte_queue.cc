@@ -130,7 +130,16 @@ bool ByteQueue::Put(std::string_view item, const Deadline& deadline) {
   return true;
 }
 
-bool ByteQueue::Get(std::string* out, const Deadline& deadline) {
+namespace {
+void StoreClaim(uint64_t* claim, const std::string& item) {
+  if (claim == nullptr || item.size() < sizeof(uint64_t)) return;
+  uint64_t id;
+  std::memcpy(&id, item.data(), sizeof id);
+  std::atomic_ref<uint64_t>(*claim).store(id, std::memory_order_release);
+}
+}  // namespace
+
+bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim) {
   State& s = *state_;
   Locked locked(&s);
   while (s.count == 0 || s.reader_streaming) {
@@ -144,6 +153,7 @@ bool ByteQueue::Get(std::string* out, const Deadline& deadline) {
   if (s.tail - s.head >= size) {
     CopyOut(s.head, out->data(), size);
     s.head += size;
+    StoreClaim(claim, *out);
     Locked::Bump(&s.space_seq, &s.put_waiters);
     return true;
   }
@@ -159,6 +169,7 @@ bool ByteQueue::Get(std::string* out, const Deadline& deadline) {
     const size_t n = std::min<size_t>(available, size - got);
     CopyOut(s.head, out->data() + got, n);
     s.head += n;
+    if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) StoreClaim(claim, *out);
     got += n;
     Locked::Bump(&s.space_seq, &s.put_waiters);
   }

@@ -39,8 +39,11 @@ class ByteQueue {
   // started, Put finishes it whatever the deadline.
   bool Put(std::string_view item, const Deadline& deadline);
   // Get removes the oldest item into *out, waiting until the deadline. Returns
-  // false if none came in time.
-  bool Get(std::string* out, const Deadline& deadline);
+  // false if none came in time. With `claim`, the item's first 8 bytes are
+  // stored there before the queue's lock is released, so a process that dies
+  // right after taking an item still leaves a trace of which one it took
+  // (Pool uses this to fail exactly the task a dead worker held).
+  bool Get(std::string* out, const Deadline& deadline, uint64_t* claim = nullptr);
 
   long qsize() const;
   long maxsize() const { return static_cast<long>(state_->maxsize); }

@@ -1,5 +1,4 @@
 // What every child runs around its target, whatever the start method.
-#include <cxxabi.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -14,16 +13,6 @@
 
 namespace mp::internal {
 namespace {
-
-std::string CurrentExceptionTypeName() {
-  std::type_info* type = abi::__cxa_current_exception_type();
-  if (type == nullptr) return "unknown exception";
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(type->name(), nullptr, nullptr, &status);
-  std::string name = status == 0 && demangled ? demangled : type->name();
-  std::free(demangled);
-  return name;
-}
 
 void FlushStandardStreams() {
   std::cout.flush();

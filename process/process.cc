@@ -18,7 +18,7 @@ Process::Process(ProcessOptions options)
       start_method_(std::move(options.start_method)) {
   // Python numbers a Process when it is created, not when it starts.
   const std::vector<int> identity = internal::NextChildIdentity();
-  if (name_.empty()) name_ = "Process-" + internal::IdentitySuffix(identity);
+  if (name_.empty()) name_ = options.name_prefix + "-" + internal::IdentitySuffix(identity);
   if (!start_method_.empty()) get_context(start_method_);  // Validates the name.
 }
 

@@ -62,7 +62,8 @@ namespace mp {
 
 // Keyword arguments of Process. Python: Process(name=..., daemon=...).
 struct ProcessOptions {
-  std::string name;             // empty: "Process-N"
+  std::string name;             // empty: "<name_prefix>-N"
+  std::string name_prefix = "Process";  // Pool names its workers "ForkPoolWorker-N"
   bool daemon = false;          // terminated at parent exit; dies with the parent
   std::string start_method;     // empty: the default (see set_start_method)
 };

@@ -13,6 +13,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 #include <utility>
 
 namespace mp {
@@ -102,6 +103,14 @@ class RemoteError : public Error {
  private:
   std::string type_name_;
 };
+
+namespace internal {
+// TypeName is the readable (demangled) name of a type, e.g. "mp::ValueError".
+std::string TypeName(const std::type_info& type);
+// CurrentExceptionTypeName: TypeName of the exception being handled (call it
+// inside a catch block).
+std::string CurrentExceptionTypeName();
+}  // namespace internal
 
 // Throws mp::Error("<call>: <strerror(errno)>"), the form every failed system
 // call takes in this library.

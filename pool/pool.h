@@ -1,0 +1,457 @@
+// Pool: a pool of worker processes. Python: multiprocessing.Pool.
+//
+//   int square(int x) { return x * x; }
+//
+//   mp::Pool pool(4);                           // mp::Pool pool; = cpu_count()
+//   auto r = pool.apply_async(square, 7);       // mp::AsyncResult<int>
+//   std::vector<int> ys = pool.map(square, std::vector<int>{1, 2, 3});
+//   for (int y : pool.imap_unordered(square, xs)) ...
+//   pool.close();
+//   pool.join();
+//
+// Tasks are plain functions (or captureless lambdas); their arguments and
+// results are serialized with the codec (ipc/codec.h). A task that throws
+// fails with mp::RemoteError carrying the exception's type and message, and
+// the worker goes on. Worker names are "ForkPoolWorker-N", as in Python.
+//
+// Beyond Python:
+// - A worker that dies while running a task (segfault, abort, SIGKILL, OOM)
+//   fails exactly that task with mp::WorkerLostError; the worker is replaced
+//   and the other tasks go on. join() never hangs.
+// - Workers, and their replacements, are forked by a single-threaded launcher
+//   process (mp::Launcher) made when the pool is created, never by this
+//   process once the pool's threads run; so a replacement cannot inherit a
+//   lock that one of this process's threads held. Create pools before
+//   starting threads of your own, for the same reason.
+// - Workers are daemonic and die with the pool's process, even on SIGKILL.
+//   They ignore SIGINT: Ctrl-C stops the program, which takes its workers
+//   along.
+// - Idle pools sleep in the kernel: no polling, no busy threads.
+//
+// The destructor terminates the pool, as Python's `with Pool() as p:` does;
+// join() requires close() or terminate() first (mp::ProcessError).
+// Callbacks (see mp::callbacks) run in the pool's result thread, in this
+// process.
+//
+// Thread safety: submit from any thread; close/terminate/join from one.
+// Fork safety: a forked child must not use its copy of the pool.
+// Sharing: not shareable; pass a Manager queue to tasks to talk back.
+#ifndef POOL_POOL_H_
+#define POOL_POOL_H_
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "pool/async_result.h"
+#include "pool/pool_core.h"
+#include "pool/task.h"
+
+namespace mp {
+
+// Keyword arguments of Pool. Python: Pool(processes, initializer, initargs,
+// maxtasksperchild, context).
+struct PoolOptions {
+  std::optional<int> processes;       // default cpu_count(); must be >= 1
+  std::function<void()> initializer;  // runs once in each worker (bind its arguments)
+  int maxtasksperchild = 0;           // 0: workers live as long as the pool
+  std::string start_method;           // "fork" or "forkserver"; empty: the default
+};
+
+// callbacks(cb, error_cb): pass as the first argument of apply_async,
+// map_async or starmap_async to have cb(result) or error_cb(error) called in
+// this process when the task ends. Python: callback=, error_callback=.
+template <class Callback, class ErrorCallback = std::nullptr_t>
+struct Callbacks {
+  Callback callback;
+  ErrorCallback error_callback;
+};
+template <class Callback, class ErrorCallback = std::nullptr_t>
+Callbacks<Callback, ErrorCallback> callbacks(Callback callback, ErrorCallback error_callback = nullptr) {
+  return {std::move(callback), std::move(error_callback)};
+}
+
+namespace internal {
+
+template <class T>
+struct IsCallbacks : std::false_type {};
+template <class C, class E>
+struct IsCallbacks<Callbacks<C, E>> : std::true_type {};
+
+template <class F>
+concept PoolFunction = requires(F f) { +f; } && std::is_function_v<std::remove_pointer_t<FunctionPointer<F>>>;
+
+template <class F>
+using ResultOf = typename FunctionTraits<FunctionPointer<F>>::Result;
+
+template <class F>
+using FirstArg = std::tuple_element_t<0, typename FunctionTraits<FunctionPointer<F>>::ArgTuple>;
+
+// The results of imap/imap_unordered as they arrive.
+template <class R>
+class IMapState {
+ public:
+  IMapState(size_t total_items, bool ordered) : total_(total_items), ordered_(ordered) {}
+
+  void Deliver(size_t first_index, std::vector<R> values, std::exception_ptr error, size_t count) {
+    absl::MutexLock lock(&mu_);
+    if (error) {
+      for (size_t i = 0; i < count; ++i) Add(first_index + i, std::nullopt, error);
+    } else {
+      for (size_t i = 0; i < values.size(); ++i) Add(first_index + i, std::move(values[i]), nullptr);
+    }
+  }
+
+  // Next returns the next result (in order, or as it came), rethrowing a
+  // failed task's error; nullopt when every result was taken.
+  std::optional<R> Next(const Deadline& deadline) {
+    absl::MutexLock lock(&mu_);
+    if (taken_ == total_) return std::nullopt;
+    auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty();
+    };
+    if (!deadline) {
+      mu_.Await(absl::Condition(&available));
+    } else if (!mu_.AwaitWithTimeout(absl::Condition(&available),
+                                     absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         *deadline - Clock::now())))) {
+      throw TimeoutError("imap: next result not ready in time");
+    }
+    const size_t index = ordered_ ? taken_ : arrival_.front();
+    if (!ordered_) arrival_.pop_front();
+    auto node = ready_.extract(index);
+    ++taken_;
+    if (node.mapped().second) std::rethrow_exception(node.mapped().second);
+    return std::move(*node.mapped().first);
+  }
+
+  size_t total() const { return total_; }
+
+ private:
+  void Add(size_t index, std::optional<R> value, std::exception_ptr error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ready_.emplace(index, std::make_pair(std::move(value), std::move(error)));
+    arrival_.push_back(index);
+  }
+
+  absl::Mutex mu_;
+  const size_t total_;
+  const bool ordered_;
+  size_t taken_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<size_t, std::pair<std::optional<R>, std::exception_ptr>> ready_ ABSL_GUARDED_BY(mu_);
+  std::deque<size_t> arrival_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace internal
+
+// IMapIterator: what imap and imap_unordered return; iterate it with a range
+// for, or call next(). A failed task's error is thrown when its result's turn
+// comes. Python: IMapIterator.
+template <class R>
+class IMapIterator {
+ public:
+  explicit IMapIterator(std::shared_ptr<internal::IMapState<R>> state) : state_(std::move(state)) {}
+
+  // next blocks for the next result; mp::ValueError when there is none left.
+  R next() { return take(std::nullopt); }
+  // next(timeout): mp::TimeoutError if the next result is not ready in time.
+  template <class Rep, class Period>
+  R next(std::chrono::duration<Rep, Period> timeout) {
+    return take(internal::DeadlineAfter(timeout));
+  }
+  size_t size() const { return state_->total(); }
+
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = R;
+    using difference_type = std::ptrdiff_t;
+    iterator() = default;
+    explicit iterator(internal::IMapState<R>* state) : state_(state) { advance(); }
+    R& operator*() { return *current_; }
+    iterator& operator++() {
+      advance();
+      return *this;
+    }
+    bool operator==(const iterator& other) const { return done() == other.done(); }
+
+   private:
+    bool done() const { return !current_.has_value(); }
+    void advance() { current_ = state_ ? state_->Next(std::nullopt) : std::nullopt; }
+    internal::IMapState<R>* state_ = nullptr;
+    std::optional<R> current_;
+  };
+  iterator begin() { return iterator(state_.get()); }
+  iterator end() { return iterator(); }
+
+ private:
+  R take(const internal::Deadline& deadline) {
+    std::optional<R> value = state_->Next(deadline);
+    if (!value) throw ValueError("imap: no more results");
+    return std::move(*value);
+  }
+  std::shared_ptr<internal::IMapState<R>> state_;
+};
+
+class Pool {
+ public:
+  // Pool() has cpu_count() workers; Pool(n) n (mp::ValueError if n < 1).
+  Pool();
+  explicit Pool(int processes);
+  explicit Pool(PoolOptions options);
+  // Terminates the pool (like leaving Python's `with Pool() as p:`).
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // apply_async runs func(args...) in a worker. Python: apply_async.
+  template <class F, class... Args>
+    requires(internal::PoolFunction<F> && !internal::IsCallbacks<std::decay_t<F>>::value)
+  AsyncResult<internal::ResultOf<F>> apply_async(F func, Args&&... args) {
+    return apply_async(callbacks(nullptr), func, std::forward<Args>(args)...);
+  }
+  template <class C, class E, class F, class... Args>
+    requires internal::PoolFunction<F>
+  AsyncResult<internal::ResultOf<F>> apply_async(Callbacks<C, E> cbs, F func, Args&&... args) {
+    using Fn = internal::FunctionPointer<F>;
+    using R = internal::ResultOf<F>;
+    using ArgTuple = typename internal::FunctionTraits<Fn>::ArgTuple;
+    static_assert(is_serializable_v<internal::Stored<R>>, "a Pool task's result must be serializable");
+    auto state = MakeState<R>(std::move(cbs));
+    Fn fn = +func;
+    core_->Submit(&internal::CallOne<Fn>, reinterpret_cast<void*>(fn),
+                  encode(ArgTuple(std::forward<Args>(args)...)),
+                  [state](internal::Outcome&& outcome) { Complete<R>(*state, outcome); });
+    return AsyncResult<R>(state);
+  }
+
+  // apply blocks for func(args...). Python: apply.
+  template <class F, class... Args>
+    requires internal::PoolFunction<F>
+  internal::ResultOf<F> apply(F func, Args&&... args) {
+    return apply_async(func, std::forward<Args>(args)...).get();
+  }
+
+  // map_async applies func to every item, in chunks; the result keeps the
+  // items' order. chunksize 0 picks Python's default (len / (4 * workers)).
+  template <class F, class Range>
+    requires internal::PoolFunction<F>
+  auto map_async(F func, const Range& items, size_t chunksize = 0) {
+    return MapAsync<false>(callbacks(nullptr), func, items, chunksize);
+  }
+  template <class C, class E, class F, class Range>
+    requires internal::PoolFunction<F>
+  auto map_async(Callbacks<C, E> cbs, F func, const Range& items, size_t chunksize = 0) {
+    return MapAsync<false>(std::move(cbs), func, items, chunksize);
+  }
+  // map is map_async(...).get(). Python: map.
+  template <class F, class Range>
+    requires internal::PoolFunction<F>
+  auto map(F func, const Range& items, size_t chunksize = 0) {
+    return map_async(func, items, chunksize).get();
+  }
+  template <class F, class T>
+    requires internal::PoolFunction<F>
+  auto map(F func, std::initializer_list<T> items, size_t chunksize = 0) {
+    return map_async(func, std::vector<T>(items), chunksize).get();
+  }
+
+  // starmap: func(*args) for each tuple. Python: starmap.
+  template <class F, class Range>
+    requires internal::PoolFunction<F>
+  auto starmap_async(F func, const Range& tuples, size_t chunksize = 0) {
+    return MapAsync<true>(callbacks(nullptr), func, tuples, chunksize);
+  }
+  template <class F, class Range>
+    requires internal::PoolFunction<F>
+  auto starmap(F func, const Range& tuples, size_t chunksize = 0) {
+    return starmap_async(func, tuples, chunksize).get();
+  }
+
+  // imap: results one by one, in order, as soon as each is ready
+  // (chunksize default 1). Python: imap.
+  template <class F, class Range>
+    requires internal::PoolFunction<F>
+  IMapIterator<internal::ResultOf<F>> imap(F func, const Range& items, size_t chunksize = 1) {
+    return IMap(func, items, chunksize, true);
+  }
+  // imap_unordered: results in the order they finish. Python: imap_unordered.
+  template <class F, class Range>
+    requires internal::PoolFunction<F>
+  IMapIterator<internal::ResultOf<F>> imap_unordered(F func, const Range& items, size_t chunksize = 1) {
+    return IMap(func, items, chunksize, false);
+  }
+
+  // close: no more tasks; workers exit once the queued ones are done.
+  void close();
+  // terminate: stop the workers now; pending tasks fail with ProcessError.
+  void terminate();
+  // join waits for the workers to exit (after close or terminate).
+  void join();
+
+  int processes() const { return core_->processes(); }
+
+ private:
+  template <class R, class C, class E>
+  static auto MakeState(Callbacks<C, E> cbs) {
+    using V = internal::Stored<R>;
+    auto state = std::make_shared<internal::ResultState<V>>();
+    if constexpr (!std::is_same_v<C, std::nullptr_t>) {
+      if constexpr (std::is_void_v<R>) {
+        state->callback = [cb = std::move(cbs.callback)](const V&) { cb(); };
+      } else {
+        state->callback = [cb = std::move(cbs.callback)](const V& v) { cb(v); };
+      }
+    }
+    if constexpr (!std::is_same_v<E, std::nullptr_t>) {
+      state->error_callback = std::move(cbs.error_callback);
+    }
+    return state;
+  }
+
+  template <class R>
+  static void Complete(internal::ResultState<internal::Stored<R>>& state,
+                       const internal::Outcome& outcome) {
+    if (outcome.kind != internal::OutcomeKind::kOk) {
+      state.Fail(internal::OutcomeError(outcome));
+      return;
+    }
+    try {
+      if constexpr (std::is_void_v<R>) {
+        state.Set(std::monostate{});
+      } else {
+        state.Set(decode<R>(outcome.payload));
+      }
+    } catch (...) {
+      state.Fail(std::current_exception());
+    }
+  }
+
+  template <class Item, class Range>
+  static std::vector<Item> Collect(const Range& items) {
+    std::vector<Item> out;
+    for (const auto& item : items) out.push_back(Item(item));
+    return out;
+  }
+
+  size_t DefaultChunksize(size_t n) const {
+    const size_t per = static_cast<size_t>(processes()) * 4;
+    size_t chunk = n / per;
+    if (n % per) ++chunk;
+    return std::max<size_t>(chunk, 1);
+  }
+
+  // Submits items in chunks; on_chunk(first_index, count, outcome) per chunk.
+  template <bool kStar, class Fn, class Item>
+  void SubmitChunks(Fn fn, const std::vector<Item>& items, size_t chunksize,
+                    std::function<void(size_t, size_t, internal::Outcome&&)> on_chunk) {
+    for (size_t first = 0; first < items.size(); first += chunksize) {
+      const size_t count = std::min(chunksize, items.size() - first);
+      std::vector<Item> chunk(items.begin() + first, items.begin() + first + count);
+      core_->Submit(&internal::CallChunk<Fn, kStar>, reinterpret_cast<void*>(fn), encode(chunk),
+                    [on_chunk, first, count](internal::Outcome&& outcome) {
+                      on_chunk(first, count, std::move(outcome));
+                    });
+    }
+  }
+
+  template <bool kStar, class C, class E, class F, class Range>
+  auto MapAsync(Callbacks<C, E> cbs, F func, const Range& items, size_t chunksize) {
+    using Fn = internal::FunctionPointer<F>;
+    using R = internal::ResultOf<F>;
+    using Item = std::conditional_t<kStar, typename internal::FunctionTraits<Fn>::ArgTuple,
+                                    internal::FirstArg<F>>;
+    using Out = std::conditional_t<std::is_void_v<R>, void, std::vector<internal::Stored<R>>>;
+    std::vector<Item> all = Collect<Item>(items);
+    auto state = MakeState<Out>(std::move(cbs));
+    if (chunksize == 0) chunksize = DefaultChunksize(all.size());
+    if (all.empty()) {
+      if constexpr (std::is_void_v<R>) {
+        state->Set(std::monostate{});
+      } else {
+        state->Set({});
+      }
+      return AsyncResult<Out>(state);
+    }
+    // Chunks complete in any order; the last one to arrive completes the map.
+    struct Gather {
+      absl::Mutex mu;
+      size_t left;
+      std::vector<internal::Stored<R>> values;
+      bool failed = false;
+    };
+    auto gather = std::make_shared<Gather>();
+    gather->left = (all.size() + chunksize - 1) / chunksize;
+    if constexpr (!std::is_void_v<R>) gather->values.resize(all.size());
+    SubmitChunks<kStar>(+func, all, chunksize,
+                        [state, gather](size_t first, size_t, internal::Outcome&& outcome) {
+                          std::exception_ptr error;
+                          if (outcome.kind != internal::OutcomeKind::kOk) {
+                            error = internal::OutcomeError(outcome);
+                          } else if constexpr (!std::is_void_v<R>) {
+                            try {
+                              auto chunk = decode<std::vector<R>>(outcome.payload);
+                              absl::MutexLock lock(&gather->mu);
+                              std::move(chunk.begin(), chunk.end(), gather->values.begin() + first);
+                            } catch (...) {
+                              error = std::current_exception();
+                            }
+                          }
+                          bool last;
+                          {
+                            absl::MutexLock lock(&gather->mu);
+                            last = --gather->left == 0;
+                            if (error && gather->failed) return;
+                            gather->failed |= error != nullptr;
+                          }
+                          if (error) {
+                            state->Fail(error);  // The first failure decides, as in Python.
+                          } else if (last) {
+                            if constexpr (std::is_void_v<R>) {
+                              state->Set(std::monostate{});
+                            } else {
+                              state->Set(std::move(gather->values));
+                            }
+                          }
+                        });
+    return AsyncResult<Out>(state);
+  }
+
+  template <class F, class Range>
+  IMapIterator<internal::ResultOf<F>> IMap(F func, const Range& items, size_t chunksize,
+                                           bool ordered) {
+    using R = internal::ResultOf<F>;
+    static_assert(!std::is_void_v<R>, "imap needs a function that returns a value");
+    std::vector<internal::FirstArg<F>> all = Collect<internal::FirstArg<F>>(items);
+    auto state = std::make_shared<internal::IMapState<R>>(all.size(), ordered);
+    if (chunksize == 0) chunksize = 1;
+    SubmitChunks<false>(+func, all, chunksize,
+                        [state](size_t first, size_t count, internal::Outcome&& outcome) {
+                          if (outcome.kind != internal::OutcomeKind::kOk) {
+                            state->Deliver(first, {}, internal::OutcomeError(outcome), count);
+                            return;
+                          }
+                          try {
+                            state->Deliver(first, decode<std::vector<R>>(outcome.payload), nullptr, count);
+                          } catch (...) {
+                            state->Deliver(first, {}, std::current_exception(), count);
+                          }
+                        });
+    return IMapIterator<R>(state);
+  }
+
+  std::unique_ptr<internal::PoolCore> core_;
+};
+
+}  // namespace mp
+
+#endif  // POOL_POOL_H_

@@ -1,0 +1,258 @@
+#include "pool/pool_core.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "sync/errors.h"
+
+namespace mp::internal {
+namespace {
+
+void ClearClaim(uint64_t* claim) { std::atomic_ref<uint64_t>(*claim).store(0); }
+
+std::string WorkerPrefix(const std::string& method) {
+  return method == "forkserver" ? "ForkServerPoolWorker" : "ForkPoolWorker";
+}
+
+}  // namespace
+
+PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild,
+                   const std::string& start_method)
+    : processes_(processes),
+      maxtasksperchild_(maxtasksperchild),
+      initializer_(std::move(initializer)),
+      claims_(static_cast<size_t>(processes > 0 ? processes : 1)) {
+  if (processes <= 0) throw ValueError("Pool: number of processes must be at least 1");
+  if (maxtasksperchild < 0) throw ValueError("Pool: maxtasksperchild must be >= 0");
+  if (start_method == "spawn") {
+    throw ProcessError(
+        "Pool: the 'spawn' start method is not supported for pools yet; 'fork' and "
+        "'forkserver' pools start their workers from a single-threaded launcher");
+  }
+  const std::string prefix = WorkerPrefix(start_method.empty() ? get_start_method() : start_method);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw_errno("eventfd");
+  // The launcher is forked now, before this pool starts any thread.
+  launcher_ = std::make_unique<Launcher>([this](int slot) { return WorkerMain(slot); });
+  {
+    absl::MutexLock lock(&mu_);
+    workers_.resize(static_cast<size_t>(processes));
+    for (int slot = 0; slot < processes; ++slot) {
+      workers_[slot] = std::make_unique<Process>(
+          launcher_->start({.name_prefix = prefix, .daemon = true}, slot));
+    }
+  }
+  outcome_thread_ = std::thread([this] { OutcomeLoop(); });
+  monitor_thread_ = std::thread([this] { MonitorLoop(); });
+}
+
+PoolCore::~PoolCore() {
+  bool joined;
+  {
+    absl::MutexLock lock(&mu_);
+    joined = joined_;
+  }
+  if (!joined) {
+    Terminate();
+    Join();
+  }
+  ::close(wake_fd_);
+}
+
+int PoolCore::WorkerMain(int slot) {
+  // Ctrl-C goes to the whole foreground group: the pool's process decides,
+  // and if it dies its workers go with it (PR_SET_PDEATHSIG).
+  signal(SIGINT, SIG_IGN);
+  if (initializer_) initializer_();
+  uint64_t* claim = &claims_[static_cast<size_t>(slot)];
+  int done = 0;
+  std::string item;
+  for (;;) {
+    tasks_.Get(&item, std::nullopt, claim);
+    TaskMessage task = decode<TaskMessage>(item);
+    if (task.id == 0) {
+      ClearClaim(claim);
+      return 0;
+    }
+    Outcome outcome;
+    outcome.id = task.id;
+    try {
+      auto entry = reinterpret_cast<TaskEntry>(task.entry);
+      outcome.payload = entry(reinterpret_cast<void*>(task.function), task.args);
+    } catch (const RemoteError& e) {
+      outcome.kind = OutcomeKind::kError;
+      outcome.type_name = e.type_name();
+      outcome.message = e.what();
+    } catch (const std::exception& e) {
+      outcome.kind = OutcomeKind::kError;
+      outcome.type_name = CurrentExceptionTypeName();
+      outcome.message = e.what();
+    } catch (...) {
+      outcome.kind = OutcomeKind::kError;
+      outcome.type_name = CurrentExceptionTypeName();
+      outcome.message = "unknown exception";
+    }
+    outcomes_.Put(encode(outcome), std::nullopt);
+    ClearClaim(claim);
+    if (maxtasksperchild_ > 0 && ++done >= maxtasksperchild_) return 3;  // Retire.
+  }
+}
+
+void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done done) {
+  TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
+                   reinterpret_cast<uint64_t>(function), std::move(args)};
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != State::kRun) throw ValueError("Pool not running");
+    pending_.emplace(task.id, std::move(done));
+  }
+  tasks_.Put(encode(task), std::nullopt);
+}
+
+void PoolCore::Finish(Outcome&& outcome) {
+  Done done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = pending_.find(outcome.id);
+    if (it == pending_.end()) return;  // Already failed (its worker died).
+    done = std::move(it->second);
+    pending_.erase(it);
+  }
+  done(std::move(outcome));
+}
+
+void PoolCore::OutcomeLoop() {
+  std::string item;
+  for (;;) {
+    outcomes_.Get(&item, std::nullopt);
+    Outcome outcome = decode<Outcome>(item);
+    if (outcome.id == 0) return;
+    Finish(std::move(outcome));
+  }
+}
+
+void PoolCore::Wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void PoolCore::MonitorLoop() {
+  for (;;) {
+    std::vector<pollfd> polls{{wake_fd_, POLLIN, 0}};
+    std::vector<size_t> polled_slots;
+    std::vector<size_t> ended;
+    {
+      absl::MutexLock lock(&mu_);
+      bool any = false;
+      for (size_t slot = 0; slot < workers_.size(); ++slot) {
+        if (!workers_[slot]) continue;
+        any = true;
+        try {
+          polls.push_back({workers_[slot]->sentinel(), POLLIN, 0});
+          polled_slots.push_back(slot);
+        } catch (const ProcessError&) {
+          ended.push_back(slot);  // Already reaped (e.g. by active_children()).
+        }
+      }
+      if (!any) {
+        monitor_done_ = true;
+        return;
+      }
+    }
+    if (ended.empty() && ::poll(polls.data(), polls.size(), -1) < 0) continue;  // EINTR
+    if (polls[0].revents) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
+    }
+    for (size_t i = 1; i < polls.size(); ++i) {
+      if (polls[i].revents) ended.push_back(polled_slots[i - 1]);
+    }
+    for (size_t slot : ended) HandleWorkerEnd(slot);
+  }
+}
+
+void PoolCore::HandleWorkerEnd(size_t slot) {
+  std::unique_ptr<Process> worker;
+  {
+    absl::MutexLock lock(&mu_);
+    worker = std::move(workers_[slot]);
+  }
+  worker->join();
+  const int code = worker->exitcode().value_or(255);
+  const uint64_t claimed = std::atomic_ref<uint64_t>(claims_[slot]).exchange(0);
+  if (claimed != 0) {
+    Outcome lost;
+    lost.id = claimed;
+    {
+      absl::MutexLock lock(&mu_);
+      lost.kind = state_ == State::kTerminate ? OutcomeKind::kTerminated : OutcomeKind::kLost;
+    }
+    lost.message = "worker " + worker->name() + " (pid " + std::to_string(worker->pid()) +
+                   ") died with exit code " + std::to_string(code) + " while running the task";
+    Finish(std::move(lost));
+  }
+  absl::MutexLock lock(&mu_);
+  const bool replace = state_ == State::kRun || (state_ == State::kClose && code != 0);
+  if (!replace) return;
+  try {
+    workers_[slot] = std::make_unique<Process>(launcher_->start(
+        {.name_prefix = worker->name().substr(0, worker->name().rfind('-')), .daemon = true},
+        static_cast<int>(slot)));
+  } catch (const Error& e) {
+    std::fprintf(stderr, "mp::Pool: could not replace worker %s: %s\n", worker->name().c_str(),
+                 e.what());
+  }
+}
+
+void PoolCore::Close() {
+  absl::MutexLock lock(&mu_);
+  if (state_ != State::kRun) return;
+  state_ = State::kClose;
+  // One stop request per worker, behind every task already queued.
+  const std::string stop = encode(TaskMessage{});
+  for (int i = 0; i < processes_; ++i) tasks_.Put(stop, std::nullopt);
+}
+
+void PoolCore::Terminate() {
+  absl::MutexLock lock(&mu_);
+  state_ = State::kTerminate;
+  for (auto& worker : workers_) {
+    if (worker) worker->terminate();
+  }
+  Wake();
+}
+
+void PoolCore::Join() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == State::kRun) {
+      throw ProcessError("Pool.join: call close() or terminate() first");
+    }
+    if (joined_) return;
+    joined_ = true;
+  }
+  if (monitor_thread_.joinable()) monitor_thread_.join();
+  // Every worker has ended, so every outcome is in the queue: the stop
+  // message goes behind them.
+  outcomes_.Put(encode(Outcome{}), std::nullopt);
+  if (outcome_thread_.joinable()) outcome_thread_.join();
+  absl::flat_hash_map<uint64_t, Done> left;
+  {
+    absl::MutexLock lock(&mu_);
+    left.swap(pending_);
+  }
+  for (auto& [id, done] : left) {
+    Outcome outcome;
+    outcome.id = id;
+    outcome.kind = OutcomeKind::kTerminated;
+    outcome.message = "the pool was terminated before the task completed";
+    done(std::move(outcome));
+  }
+  launcher_.reset();
+}
+
+}  // namespace mp::internal

@@ -1,0 +1,90 @@
+// PoolCore: the type-independent machinery of mp::Pool.
+//
+// Internal to //pool. Workers are started (and replaced) by an mp::Launcher,
+// a single-threaded helper forked when the pool is created, so the pool's
+// own threads never make a fork unsafe. Tasks go to the workers through one
+// shared-memory ByteQueue, outcomes come back through another. Two threads
+// in the pool's process: one hands outcomes to their results (and runs the
+// callbacks), one watches the workers' sentinels and, when a worker ends,
+// fails the task it had claimed with mp::WorkerLostError and starts a
+// replacement. Idle, everything sleeps in the kernel: no polling.
+#ifndef POOL_POOL_CORE_H_
+#define POOL_POOL_CORE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "ipc/byte_queue.h"
+#include "pool/task.h"
+#include "process/launcher.h"
+#include "process/process.h"
+#include "sync/shared_value.h"
+
+namespace mp::internal {
+
+class PoolCore {
+ public:
+  using Done = std::function<void(Outcome&&)>;
+
+  PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild,
+           const std::string& start_method);
+  ~PoolCore();
+
+  // Submit queues a task; `done` runs (on the outcome thread) when it ends.
+  // Throws mp::ValueError unless the pool is running.
+  void Submit(TaskEntry entry, void* function, std::string args, Done done);
+  void Close();
+  void Terminate();
+  // Join waits for every worker to end. mp::ProcessError unless closed or
+  // terminated first.
+  void Join();
+
+  int processes() const { return processes_; }
+
+ private:
+  enum class State { kRun, kClose, kTerminate };
+
+  int WorkerMain(int slot);
+  void StartWorker(int slot);
+  void OutcomeLoop();
+  void MonitorLoop();
+  void HandleWorkerEnd(size_t slot);
+  void Wake();
+  void Finish(Outcome&& outcome);
+  void StopThreads();
+
+  const int processes_;
+  const int maxtasksperchild_;
+  std::function<void()> initializer_;
+
+  // Shared with the workers (created before the launcher forks).
+  ByteQueue tasks_;
+  ByteQueue outcomes_;
+  RawArray<uint64_t> claims_;  // per slot: the id of the task being run, or 0
+
+  std::unique_ptr<Launcher> launcher_;
+  std::atomic<uint64_t> next_id_{1};
+
+  absl::Mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kRun;
+  std::vector<std::unique_ptr<Process>> workers_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Done> pending_ ABSL_GUARDED_BY(mu_);
+  bool monitor_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool joined_ ABSL_GUARDED_BY(mu_) = false;
+
+  int wake_fd_ = -1;  // eventfd: wakes the monitor
+  std::thread outcome_thread_;
+  std::thread monitor_thread_;
+};
+
+}  // namespace mp::internal
+
+#endif  // POOL_POOL_CORE_H_
