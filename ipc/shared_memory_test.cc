@@ -1,6 +1,10 @@
 #include "ipc/shared_memory.h"
 
+#include <unistd.h>
+
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "sync/errors.h"
@@ -23,24 +27,28 @@ TEST(SharedMemory, AttachByNameFromAnotherProcess) {
 }
 
 TEST(SharedMemory, PythonFormAndErrors) {
-  SharedMemory a("mp_test_named_block", true, 100);
-  EXPECT_EQ(a.name(), "mp_test_named_block");
-  EXPECT_THROW(SharedMemory("mp_test_named_block", true, 100), Error);
-  SharedMemory b("mp_test_named_block");
+  const std::string name = "mp_test_named_block_" + std::to_string(getpid());
+  SharedMemory a(name, true, 100);
+  EXPECT_EQ(a.name(), name);
+  EXPECT_THROW(SharedMemory(name, true, 100), Error);
+  SharedMemory b(name);
   EXPECT_GE(b.size(), 100u);
   a.unlink();
-  EXPECT_THROW(SharedMemory("mp_test_named_block"), Error);
+  EXPECT_THROW(SharedMemory(name.c_str()), Error);
   EXPECT_THROW(SharedMemory(SharedMemory::create, 0), ValueError);
 }
 
 TEST(SharedMemory, CreatorUnlinksSoNothingIsLeftInDevShm) {
-  const auto shm = testing::ShmEntries();
+  // /dev/shm is shared with tests running in parallel: check our own names.
   const auto fds = testing::OpenFds();
+  std::vector<std::string> names;
   for (int i = 0; i < 1000; ++i) {
     SharedMemory block(SharedMemory::create, 64);
     block.buf()[0] = std::byte{1};
+    names.push_back(block.name());
   }
-  EXPECT_EQ(testing::ShmEntries(), shm);
+  const auto shm = testing::ShmEntries();
+  for (const auto& name : names) EXPECT_EQ(shm.count(name), 0u) << name;
   EXPECT_EQ(testing::OpenFds(), fds);
 }
 
