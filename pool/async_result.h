@@ -25,8 +25,8 @@
 #include <utility>
 #include <variant>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
+#include <condition_variable>
+#include <mutex>
 #include "pool/task.h"
 #include "sync/errors.h"
 #include "sync/futex.h"
@@ -52,28 +52,25 @@ class ResultState {
   void Fail(std::exception_ptr error) { Complete(std::nullopt, std::move(error)); }
 
   bool ready() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     return ready_;
   }
   bool WaitUntil(const Deadline& deadline) {
-    absl::MutexLock lock(&mu_);
-    auto is_ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ready_; };
+    std::unique_lock<std::mutex> lock(mu_);
     if (!deadline) {
-      mu_.Await(absl::Condition(&is_ready));
+      cv_.wait(lock, [this] { return ready_; });
       return true;
     }
-    const auto left = *deadline - Clock::now();
-    return mu_.AwaitWithTimeout(absl::Condition(&is_ready),
-                                absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(left)));
+    return cv_.wait_until(lock, *deadline, [this] { return ready_; });
   }
   // Get returns the value or rethrows; call after WaitUntil returned true.
   V Get() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }
   bool successful() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (!ready_) throw ValueError("AsyncResult.successful: result is not ready");
     return error_ == nullptr;
   }
@@ -84,7 +81,7 @@ class ResultState {
  private:
   void Complete(std::optional<V> value, std::exception_ptr error) {
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       if (ready_ || completing_) return;
       completing_ = true;
     }
@@ -92,17 +89,23 @@ class ResultState {
     // get() returns only after they are done.
     if (error == nullptr && callback) callback(*value);
     if (error != nullptr && error_callback) CallErrorCallback(error_callback, error);
-    absl::MutexLock lock(&mu_);
-    value_ = std::move(value);
-    error_ = std::move(error);
-    ready_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      value_ = std::move(value);
+      error_ = std::move(error);
+      ready_ = true;
+    }
+    cv_.notify_all();
   }
 
-  absl::Mutex mu_;
-  bool ready_ ABSL_GUARDED_BY(mu_) = false;
-  bool completing_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<V> value_ ABSL_GUARDED_BY(mu_);
-  std::exception_ptr error_ ABSL_GUARDED_BY(mu_);
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
+  // ThreadSanitizer, which then cannot see absl::Mutex's synchronization.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool ready_ = false;       // guarded by mu_
+  bool completing_ = false;  // guarded by mu_
+  std::optional<V> value_;   // guarded by mu_
+  std::exception_ptr error_;  // guarded by mu_
 };
 
 }  // namespace internal

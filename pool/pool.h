@@ -40,6 +40,8 @@
 #define POOL_POOL_H_
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -103,27 +105,26 @@ class IMapState {
   IMapState(size_t total_items, bool ordered) : total_(total_items), ordered_(ordered) {}
 
   void Deliver(size_t first_index, std::vector<R> values, std::exception_ptr error, size_t count) {
-    absl::MutexLock lock(&mu_);
-    if (error) {
-      for (size_t i = 0; i < count; ++i) Add(first_index + i, std::nullopt, error);
-    } else {
-      for (size_t i = 0; i < values.size(); ++i) Add(first_index + i, std::move(values[i]), nullptr);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (error) {
+        for (size_t i = 0; i < count; ++i) Add(first_index + i, std::nullopt, error);
+      } else {
+        for (size_t i = 0; i < values.size(); ++i) Add(first_index + i, std::move(values[i]), nullptr);
+      }
     }
+    cv_.notify_all();
   }
 
   // Next returns the next result (in order, or as it came), rethrowing a
   // failed task's error; nullopt when every result was taken.
   std::optional<R> Next(const Deadline& deadline) {
-    absl::MutexLock lock(&mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (taken_ == total_) return std::nullopt;
-    auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty();
-    };
+    auto available = [this] { return ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty(); };
     if (!deadline) {
-      mu_.Await(absl::Condition(&available));
-    } else if (!mu_.AwaitWithTimeout(absl::Condition(&available),
-                                     absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                         *deadline - Clock::now())))) {
+      cv_.wait(lock, available);
+    } else if (!cv_.wait_until(lock, *deadline, available)) {
       throw TimeoutError("imap: next result not ready in time");
     }
     const size_t index = ordered_ ? taken_ : arrival_.front();
@@ -137,18 +138,18 @@ class IMapState {
   size_t total() const { return total_; }
 
  private:
-  void Add(size_t index, std::optional<R> value, std::exception_ptr error)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void Add(size_t index, std::optional<R> value, std::exception_ptr error) {
     ready_.emplace(index, std::make_pair(std::move(value), std::move(error)));
     arrival_.push_back(index);
   }
 
-  absl::Mutex mu_;
+  std::mutex mu_;  // std::mutex: see ResultState.
+  std::condition_variable cv_;
   const size_t total_;
   const bool ordered_;
-  size_t taken_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<size_t, std::pair<std::optional<R>, std::exception_ptr>> ready_ ABSL_GUARDED_BY(mu_);
-  std::deque<size_t> arrival_ ABSL_GUARDED_BY(mu_);
+  size_t taken_ = 0;  // guarded by mu_
+  std::map<size_t, std::pair<std::optional<R>, std::exception_ptr>> ready_;  // guarded by mu_
+  std::deque<size_t> arrival_;  // guarded by mu_
 };
 
 }  // namespace internal
@@ -384,7 +385,7 @@ class Pool {
     }
     // Chunks complete in any order; the last one to arrive completes the map.
     struct Gather {
-      absl::Mutex mu;
+      std::mutex mu;
       size_t left;
       std::vector<internal::Stored<R>> values;
       bool failed = false;
@@ -400,7 +401,7 @@ class Pool {
                           } else if constexpr (!std::is_void_v<R>) {
                             try {
                               auto chunk = decode<std::vector<R>>(outcome.payload);
-                              absl::MutexLock lock(&gather->mu);
+                              std::lock_guard<std::mutex> lock(gather->mu);
                               std::move(chunk.begin(), chunk.end(), gather->values.begin() + first);
                             } catch (...) {
                               error = std::current_exception();
@@ -408,7 +409,7 @@ class Pool {
                           }
                           bool last;
                           {
-                            absl::MutexLock lock(&gather->mu);
+                            std::lock_guard<std::mutex> lock(gather->mu);
                             last = --gather->left == 0;
                             if (error && gather->failed) return;
                             gather->failed |= error != nullptr;

@@ -39,7 +39,7 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
   // The launcher is forked now, before this pool starts any thread.
   launcher_ = std::make_unique<Launcher>([this](int slot) { return WorkerMain(slot); });
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     workers_.resize(static_cast<size_t>(processes));
     for (int slot = 0; slot < processes; ++slot) {
       workers_[slot] = std::make_unique<Process>(
@@ -53,7 +53,7 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
 PoolCore::~PoolCore() {
   bool joined;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     joined = joined_;
   }
   if (!joined) {
@@ -106,7 +106,7 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
   TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
                    reinterpret_cast<uint64_t>(function), std::move(args)};
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (state_ != State::kRun) throw ValueError("Pool not running");
     pending_.emplace(task.id, std::move(done));
   }
@@ -116,7 +116,7 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
 void PoolCore::Finish(Outcome&& outcome) {
   Done done;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     auto it = pending_.find(outcome.id);
     if (it == pending_.end()) return;  // Already failed (its worker died).
     done = std::move(it->second);
@@ -146,7 +146,7 @@ void PoolCore::MonitorLoop() {
     std::vector<size_t> polled_slots;
     std::vector<size_t> ended;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       bool any = false;
       for (size_t slot = 0; slot < workers_.size(); ++slot) {
         if (!workers_[slot]) continue;
@@ -178,7 +178,7 @@ void PoolCore::MonitorLoop() {
 void PoolCore::HandleWorkerEnd(size_t slot) {
   std::unique_ptr<Process> worker;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     worker = std::move(workers_[slot]);
   }
   worker->join();
@@ -188,14 +188,14 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
     Outcome lost;
     lost.id = claimed;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       lost.kind = state_ == State::kTerminate ? OutcomeKind::kTerminated : OutcomeKind::kLost;
     }
     lost.message = "worker " + worker->name() + " (pid " + std::to_string(worker->pid()) +
                    ") died with exit code " + std::to_string(code) + " while running the task";
     Finish(std::move(lost));
   }
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   const bool replace = state_ == State::kRun || (state_ == State::kClose && code != 0);
   if (!replace) return;
   try {
@@ -209,7 +209,7 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
 }
 
 void PoolCore::Close() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kRun) return;
   state_ = State::kClose;
   // One stop request per worker, behind every task already queued.
@@ -218,7 +218,7 @@ void PoolCore::Close() {
 }
 
 void PoolCore::Terminate() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   state_ = State::kTerminate;
   for (auto& worker : workers_) {
     if (worker) worker->terminate();
@@ -228,7 +228,7 @@ void PoolCore::Terminate() {
 
 void PoolCore::Join() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (state_ == State::kRun) {
       throw ProcessError("Pool.join: call close() or terminate() first");
     }
@@ -242,7 +242,7 @@ void PoolCore::Join() {
   if (outcome_thread_.joinable()) outcome_thread_.join();
   absl::flat_hash_map<uint64_t, Done> left;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     left.swap(pending_);
   }
   for (auto& [id, done] : left) {

@@ -15,13 +15,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "ipc/byte_queue.h"
 #include "pool/task.h"
 #include "process/launcher.h"
@@ -73,12 +72,14 @@ class PoolCore {
   std::unique_ptr<Launcher> launcher_;
   std::atomic<uint64_t> next_id_{1};
 
-  absl::Mutex mu_;
-  State state_ ABSL_GUARDED_BY(mu_) = State::kRun;
-  std::vector<std::unique_ptr<Process>> workers_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<uint64_t, Done> pending_ ABSL_GUARDED_BY(mu_);
-  bool monitor_done_ ABSL_GUARDED_BY(mu_) = false;
-  bool joined_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
+  // ThreadSanitizer, which then cannot see absl::Mutex's synchronization.
+  std::mutex mu_;
+  State state_ = State::kRun;                        // guarded by mu_
+  std::vector<std::unique_ptr<Process>> workers_;    // guarded by mu_
+  absl::flat_hash_map<uint64_t, Done> pending_;      // guarded by mu_
+  bool monitor_done_ = false;                        // guarded by mu_
+  bool joined_ = false;                              // guarded by mu_
 
   int wake_fd_ = -1;  // eventfd: wakes the monitor
   std::thread outcome_thread_;

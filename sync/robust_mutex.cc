@@ -26,7 +26,8 @@ struct ThreadRobustInfo {
 
 thread_local ThreadRobustInfo tls_info;
 
-long g_futex_offset = 0;  // Same for every thread (glibc sets it once).
+// Same for every thread (glibc sets it once); each thread stores it on first use.
+std::atomic<long> g_futex_offset{0};
 
 void ResetAfterFork() { tls_info = ThreadRobustInfo{}; }
 
@@ -49,7 +50,7 @@ ThreadRobustInfo& Info() {
     MP_CHECK(node_offset + static_cast<long>(sizeof(robust_list)) <=
              static_cast<long>(sizeof(RobustMutexState)));
     MP_CHECK(node_offset % 8 == 0);
-    g_futex_offset = offset;
+    g_futex_offset.store(offset, std::memory_order_relaxed);
     info.head = head;
     info.tid = static_cast<uint32_t>(syscall(SYS_gettid));
   }
@@ -57,7 +58,8 @@ ThreadRobustInfo& Info() {
 }
 
 robust_list* NodeOf(RobustMutexState* state) {
-  return reinterpret_cast<robust_list*>(reinterpret_cast<char*>(&state->word) - g_futex_offset);
+  return reinterpret_cast<robust_list*>(reinterpret_cast<char*>(&state->word) -
+                                       g_futex_offset.load(std::memory_order_relaxed));
 }
 
 robust_list* Unmark(robust_list* p) {
