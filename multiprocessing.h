@@ -1,8 +1,17 @@
 // The whole public API of the library: Python's multiprocessing, as C++.
-// See ../shared/API.md (or README.md) for the contract.
+// See README.md for the map and ../shared/API.md for the contract.
 #ifndef MULTIPROCESSING_H_
 #define MULTIPROCESSING_H_
 
+#include "ipc/codec.h"          // IWYU pragma: export
+#include "ipc/connection.h"     // IWYU pragma: export
+#include "ipc/manager.h"        // IWYU pragma: export
+#include "ipc/queue.h"          // IWYU pragma: export
+#include "ipc/shared_memory.h"  // IWYU pragma: export
+#include "pool/pool.h"          // IWYU pragma: export
+#include "process/context.h"    // IWYU pragma: export
+#include "process/launcher.h"   // IWYU pragma: export
+#include "process/process.h"    // IWYU pragma: export
 #include "sync/errors.h"        // IWYU pragma: export
 #include "sync/shared_value.h"  // IWYU pragma: export
 #include "sync/synchronize.h"   // IWYU pragma: export

@@ -130,7 +130,12 @@ class Listener {
   // address is where clients connect (the real port when 0 was asked).
   const std::string& address() const { return address_; }
   int fileno() const { return fd_.get(); }
+  // close stops listening and removes the socket file.
   void close();
+  // close_socket closes only this process's listening descriptor, keeping the
+  // socket file for a copy of the listener that a child process serves
+  // (clients must not queue up on a descriptor nobody accepts from).
+  void close_socket() { fd_.reset(); }
 
  private:
   internal::ScopedFd fd_;

@@ -163,6 +163,12 @@ TEST(Connection, NoFdLeftAfterManyCycles) {
     b.send(i);
     EXPECT_EQ(a.recv<int>(), i);
   }
+  for (int i = 0; i < 50; ++i) {
+    Listener listener("127.0.0.1:0", "key");
+    std::thread client([&] { Client(listener.address(), "key").send(i); });
+    EXPECT_EQ(listener.accept().recv<int>(), i);
+    client.join();
+  }
   EXPECT_EQ(testing::OpenFds(), fds);
 }
 

@@ -1,0 +1,154 @@
+#include "ipc/manager.h"
+
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <unordered_map>
+
+#include "ipc/manager_server.h"
+
+namespace mp {
+namespace internal {
+namespace {
+
+// One connection per (process, thread, manager address). A forked child
+// opens its own: sharing its parent's socket would interleave messages.
+struct ConnectionCache {
+  pid_t pid = 0;
+  std::unordered_map<std::string, Connection> connections;
+};
+
+thread_local ConnectionCache tls_cache;
+
+Connection& ConnectionTo(const std::string& address, const std::string& authkey) {
+  ConnectionCache& cache = tls_cache;
+  if (cache.pid != getpid()) {
+    // Copies inherited from the parent: closing them here leaves the
+    // parent's descriptors open.
+    cache.connections.clear();
+    cache.pid = getpid();
+  }
+  auto it = cache.connections.find(address);
+  if (it == cache.connections.end()) {
+    it = cache.connections.emplace(address, Client(address, authkey)).first;
+  }
+  return it->second;
+}
+
+void Forget(const std::string& address) { tls_cache.connections.erase(address); }
+
+[[noreturn]] void ThrowRemote(const Response& r) {
+  const std::string& t = r.error_type;
+  if (t == "KeyError") throw KeyError(r.message);
+  if (t == "Empty") throw Empty(r.message);
+  if (t == "Full") throw Full(r.message);
+  if (t == "ValueError") throw ValueError(r.message);
+  if (t == "BrokenBarrierError") throw BrokenBarrierError(r.message);
+  throw Error(r.message);
+}
+
+}  // namespace
+
+std::string Call(const std::string& address, const std::string& authkey, Request request) {
+  Response response;
+  try {
+    Connection& conn = ConnectionTo(address, authkey);
+    conn.send(request);
+    if (request.oneway) return {};
+    response = conn.recv<Response>();
+  } catch (const AuthenticationError&) {
+    Forget(address);
+    throw;
+  } catch (const Error& e) {
+    Forget(address);
+    throw Error("manager at " + address + " is unreachable (shut down?): " + e.what());
+  }
+  if (!response.ok) ThrowRemote(response);
+  return std::move(response.payload);
+}
+
+}  // namespace internal
+
+BaseManager::BaseManager(std::string address, std::string authkey)
+    : address_(std::move(address)), authkey_(std::move(authkey)) {
+  // Connect now, so a wrong address or key fails here rather than later.
+  Client(address_, authkey_).close();
+}
+
+internal::ObjectRef BaseManager::create(internal::Kind kind, const std::string& name,
+                                        std::string initial, int64_t parameter) {
+  internal::Request r;
+  r.op = internal::Op::kCreate;
+  r.kind = kind;
+  r.a = name;
+  r.b = std::move(initial);
+  r.n = parameter;
+  const uint64_t id = decode<uint64_t>(internal::Call(address_, authkey_, std::move(r)));
+  return internal::ObjectRef{address_, authkey_, id};
+}
+
+namespace {
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    throw Error("Manager: RAND_bytes failed");
+  }
+  std::string hex;
+  char buf[3];
+  for (unsigned char c : raw) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    hex += buf;
+  }
+  return hex;
+}
+
+}  // namespace
+
+Manager::Manager() : Manager(ManagerOptions{}) {}
+
+Manager::Manager(ManagerOptions options) {
+  authkey_ = options.authkey.empty() ? RandomHex(32) : options.authkey;
+  const std::string address =
+      options.address.empty() ? "/tmp/mp-manager-" + RandomHex(8) + ".sock" : options.address;
+  // Listening before the server starts: no race between start and connect.
+  listener_ = std::make_unique<Listener>(address, authkey_);
+  address_ = listener_->address();
+  const pid_t owner = getpid();
+  Listener* listener = listener_.get();
+  server_ = std::make_unique<Process>(ProcessOptions{.name = "SyncManager", .daemon = true},
+                                      [listener, owner] { return internal::ServeManager(*listener, owner); });
+  server_->start();
+  listener_->close_socket();  // Only the server accepts.
+}
+
+Manager::~Manager() {
+  try {
+    shutdown();
+  } catch (...) {
+  }
+}
+
+void Manager::shutdown() {
+  if (!server_) return;
+  if (server_->is_alive()) {
+    try {
+      internal::Request r;
+      r.op = internal::Op::kShutdown;
+      internal::Call(address_, authkey_, r);
+    } catch (const Error&) {
+    }
+    if (!server_->join(std::chrono::seconds(5))) {
+      server_->kill();
+      server_->join();
+    }
+  } else {
+    server_->join();
+  }
+  server_.reset();
+  internal::Forget(address_);
+  listener_.reset();  // Removes the socket file.
+}
+
+}  // namespace mp

@@ -1,0 +1,622 @@
+#include "ipc/manager_server.h"
+
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "ipc/codec.h"
+#include "ipc/manager_protocol.h"
+#include "sync/errors.h"
+
+namespace mp::internal {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// An error to report to the client, by the name of its mp:: type.
+struct Failure {
+  std::string type;
+  std::string message;
+};
+
+[[noreturn]] void Fail(std::string type, std::string message) {
+  throw Failure{std::move(type), std::move(message)};
+}
+
+struct Object {
+  explicit Object(Kind k) : kind(k) {}
+  virtual ~Object() = default;
+  Kind kind;
+  std::condition_variable cv;  // signalled whenever the object's state changes
+};
+
+struct QueueObject : Object {
+  using Object::Object;
+  std::list<std::string> items;
+  long maxsize = 0;
+  long unfinished = 0;
+};
+
+struct DictObject : Object {
+  using Object::Object;
+  std::list<std::pair<std::string, std::string>> entries;  // insertion order, as Python
+  std::unordered_map<std::string, std::list<std::pair<std::string, std::string>>::iterator> index;
+};
+
+struct ListObject : Object {
+  using Object::Object;
+  std::vector<std::string> items;
+};
+
+struct ValueObject : Object {
+  using Object::Object;
+  std::string value;
+  uint64_t lock = 0;
+};
+
+struct LockObject : Object {
+  using Object::Object;
+  uint64_t owner = 0;  // connection id
+  long count = 0;
+};
+
+struct SemaphoreObject : Object {
+  using Object::Object;
+  long value = 0;
+  long bound = 0;  // 0: unbounded
+};
+
+struct EventObject : Object {
+  using Object::Object;
+  bool flag = false;
+};
+
+struct ConditionObject : Object {
+  using Object::Object;
+  uint64_t lock = 0;
+  long sleepers = 0;
+  long notified = 0;  // wake-ups granted and not yet taken
+};
+
+struct BarrierObject : Object {
+  using Object::Object;
+  long parties = 0;
+  long count = 0;
+  uint64_t generation = 0;
+  uint64_t completed = UINT64_MAX;
+  bool broken = false;
+};
+
+class Server {
+ public:
+  // Handle serves one request for connection `conn`; `lock` holds mu_.
+  Response Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex>& lock);
+  void ReleaseLocksOf(uint64_t conn);
+  std::mutex mu_;
+
+ private:
+  template <class T>
+  T& Get(uint64_t id, Kind a, Kind b = Kind::kNamespace, Kind c = Kind::kNamespace) {
+    auto it = objects_.find(id);
+    if (it == objects_.end()) Fail("Error", "manager: no object with id " + std::to_string(id));
+    Object* o = it->second.get();
+    if (o->kind != a && o->kind != b && o->kind != c) {
+      Fail("Error", "manager: object " + std::to_string(id) + " is not of the proxy's type");
+    }
+    return static_cast<T&>(*o);
+  }
+  uint64_t Create(const Request& req);
+  uint64_t Add(std::unique_ptr<Object> o) {
+    const uint64_t id = next_id_++;
+    objects_.emplace(id, std::move(o));
+    return id;
+  }
+  uint64_t NewLock(bool recursive) {
+    return Add(std::make_unique<LockObject>(recursive ? Kind::kRLock : Kind::kLock));
+  }
+
+  // Waits on o.cv until ready() or the request's timeout; false on timeout.
+  template <class Pred>
+  bool WaitFor(Object& o, const Request& req, std::unique_lock<std::mutex>& lock, Pred ready) {
+    if (req.timeout < 0) {
+      o.cv.wait(lock, ready);
+      return true;
+    }
+    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                             std::chrono::duration<double>(req.timeout));
+    return o.cv.wait_until(lock, deadline, ready);
+  }
+
+  bool AcquireLock(uint64_t conn, LockObject& l, const Request& req, std::unique_lock<std::mutex>& lock);
+  void ReleaseLock(uint64_t conn, LockObject& l);
+
+  std::unordered_map<uint64_t, std::unique_ptr<Object>> objects_;
+  std::map<std::string, uint64_t> names_;
+  uint64_t next_id_ = 1;
+};
+
+uint64_t Server::Create(const Request& req) {
+  if (!req.a.empty()) {
+    auto it = names_.find(req.a);
+    if (it != names_.end()) {
+      if (objects_.at(it->second)->kind != req.kind) {
+        Fail("Error", "manager: the object named '" + req.a + "' is of another type");
+      }
+      return it->second;
+    }
+  }
+  uint64_t id = 0;
+  switch (req.kind) {
+    case Kind::kQueue:
+    case Kind::kJoinableQueue: {
+      auto q = std::make_unique<QueueObject>(req.kind);
+      q->maxsize = req.n > 0 ? req.n : 0;
+      id = Add(std::move(q));
+      break;
+    }
+    case Kind::kDict:
+    case Kind::kNamespace:
+      id = Add(std::make_unique<DictObject>(req.kind));
+      break;
+    case Kind::kList:
+      id = Add(std::make_unique<ListObject>(req.kind));
+      break;
+    case Kind::kValue: {
+      auto v = std::make_unique<ValueObject>(req.kind);
+      v->value = req.b;
+      v->lock = NewLock(true);
+      id = Add(std::move(v));
+      break;
+    }
+    case Kind::kLock:
+    case Kind::kRLock:
+      id = NewLock(req.kind == Kind::kRLock);
+      break;
+    case Kind::kSemaphore:
+    case Kind::kBoundedSemaphore: {
+      if (req.n < 0) Fail("ValueError", "Semaphore: initial value must be >= 0");
+      auto s = std::make_unique<SemaphoreObject>(req.kind);
+      s->value = req.n;
+      s->bound = req.kind == Kind::kBoundedSemaphore ? req.n : 0;
+      id = Add(std::move(s));
+      break;
+    }
+    case Kind::kEvent:
+      id = Add(std::make_unique<EventObject>(req.kind));
+      break;
+    case Kind::kCondition: {
+      auto c = std::make_unique<ConditionObject>(req.kind);
+      if (req.n != 0) {
+        Get<LockObject>(static_cast<uint64_t>(req.n), Kind::kLock, Kind::kRLock);
+        c->lock = static_cast<uint64_t>(req.n);
+      } else {
+        c->lock = NewLock(true);
+      }
+      id = Add(std::move(c));
+      break;
+    }
+    case Kind::kBarrier: {
+      if (req.n <= 0) Fail("ValueError", "Barrier: parties must be > 0");
+      auto b = std::make_unique<BarrierObject>(req.kind);
+      b->parties = req.n;
+      id = Add(std::move(b));
+      break;
+    }
+  }
+  if (!req.a.empty()) names_[req.a] = id;
+  return id;
+}
+
+bool Server::AcquireLock(uint64_t conn, LockObject& l, const Request& req,
+                         std::unique_lock<std::mutex>& lock) {
+  const bool recursive = l.kind == Kind::kRLock;
+  if (recursive && l.owner == conn) {
+    ++l.count;
+    return true;
+  }
+  if (l.owner == conn && req.timeout < 0 && req.n != 0) {
+    Fail("Error", "Lock.acquire: this client already holds the lock (it would deadlock)");
+  }
+  auto free = [&] { return l.owner == 0; };
+  if (req.n == 0) {
+    if (!free()) return false;
+  } else if (!WaitFor(l, req, lock, free)) {
+    return false;
+  }
+  l.owner = conn;
+  l.count = 1;
+  return true;
+}
+
+void Server::ReleaseLock(uint64_t conn, LockObject& l) {
+  if (l.owner == 0) Fail("ValueError", "release: the lock is not held");
+  if (l.kind == Kind::kRLock && l.owner != conn) {
+    Fail("ValueError", "RLock.release: cannot release un-acquired lock");
+  }
+  if (--l.count > 0) return;
+  l.owner = 0;
+  l.cv.notify_all();
+}
+
+void Server::ReleaseLocksOf(uint64_t conn) {
+  std::lock_guard<std::mutex> guard(mu_);
+  for (auto& [id, o] : objects_) {
+    if (o->kind != Kind::kLock && o->kind != Kind::kRLock) continue;
+    auto& l = static_cast<LockObject&>(*o);
+    if (l.owner == conn) {
+      l.owner = 0;
+      l.count = 0;
+      l.cv.notify_all();
+    }
+  }
+}
+
+Response Server::Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex>& lock) {
+  Response r;
+  auto reply = [&r](const auto& value) { r.payload = encode(value); };
+  switch (req.op) {
+    case Op::kCreate:
+      reply(Create(req));
+      break;
+    case Op::kShutdown:
+      break;
+
+    case Op::kQueuePut: {
+      auto& q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue);
+      auto room = [&] { return q.maxsize == 0 || static_cast<long>(q.items.size()) < q.maxsize; };
+      if (req.n == 0 ? !room() : !WaitFor(q, req, lock, room)) Fail("Full", "queue is full");
+      q.items.push_back(std::move(req.a));
+      ++q.unfinished;
+      q.cv.notify_all();
+      break;
+    }
+    case Op::kQueueGet: {
+      auto& q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue);
+      auto any = [&] { return !q.items.empty(); };
+      if (req.n == 0 ? !any() : !WaitFor(q, req, lock, any)) Fail("Empty", "queue is empty");
+      r.payload = std::move(q.items.front());
+      q.items.pop_front();
+      q.cv.notify_all();
+      break;
+    }
+    case Op::kQueueSize:
+      reply(static_cast<int64_t>(Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).items.size()));
+      break;
+    case Op::kQueueEmpty:
+      reply(Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).items.empty());
+      break;
+    case Op::kQueueFull: {
+      auto& q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue);
+      reply(q.maxsize > 0 && static_cast<long>(q.items.size()) >= q.maxsize);
+      break;
+    }
+    case Op::kQueueTaskDone: {
+      auto& q = Get<QueueObject>(req.object, Kind::kJoinableQueue);
+      if (q.unfinished <= 0) Fail("ValueError", "task_done() called too many times");
+      if (--q.unfinished == 0) q.cv.notify_all();
+      break;
+    }
+    case Op::kQueueJoin: {
+      auto& q = Get<QueueObject>(req.object, Kind::kJoinableQueue);
+      reply(WaitFor(q, req, lock, [&] { return q.unfinished == 0; }));
+      break;
+    }
+
+    case Op::kDictSet: {
+      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto it = d.index.find(req.a);
+      if (it != d.index.end()) {
+        it->second->second = std::move(req.b);
+      } else {
+        d.entries.emplace_back(req.a, std::move(req.b));
+        d.index.emplace(std::move(req.a), std::prev(d.entries.end()));
+      }
+      break;
+    }
+    case Op::kDictGet: {
+      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto it = d.index.find(req.a);
+      if (it != d.index.end()) {
+        r.payload = it->second->second;
+      } else if (req.n == 1) {
+        r.payload = std::move(req.b);
+      } else {
+        Fail("KeyError", "key not found");
+      }
+      break;
+    }
+    case Op::kDictContains: {
+      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      reply(d.index.count(req.a) > 0);
+      break;
+    }
+    case Op::kDictPop: {
+      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto it = d.index.find(req.a);
+      if (it != d.index.end()) {
+        r.payload = std::move(it->second->second);
+        d.entries.erase(it->second);
+        d.index.erase(it);
+      } else if (req.n == 1) {
+        r.payload = std::move(req.b);
+      } else {
+        Fail("KeyError", "key not found");
+      }
+      break;
+    }
+    case Op::kDictSize:
+      reply(static_cast<int64_t>(Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace).entries.size()));
+      break;
+    case Op::kDictKeys:
+    case Op::kDictValues:
+    case Op::kDictItems: {
+      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      if (req.op == Op::kDictItems) {
+        reply(std::vector<std::pair<std::string, std::string>>(d.entries.begin(), d.entries.end()));
+      } else {
+        std::vector<std::string> out;
+        for (const auto& [k, v] : d.entries) out.push_back(req.op == Op::kDictKeys ? k : v);
+        reply(out);
+      }
+      break;
+    }
+    case Op::kDictUpdate: {
+      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      for (auto& [k, v] : decode<std::vector<std::pair<std::string, std::string>>>(req.a)) {
+        auto it = d.index.find(k);
+        if (it != d.index.end()) {
+          it->second->second = std::move(v);
+        } else {
+          d.entries.emplace_back(k, std::move(v));
+          d.index.emplace(std::move(k), std::prev(d.entries.end()));
+        }
+      }
+      break;
+    }
+    case Op::kDictClear: {
+      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      d.entries.clear();
+      d.index.clear();
+      break;
+    }
+
+    case Op::kListAppend:
+      Get<ListObject>(req.object, Kind::kList).items.push_back(std::move(req.a));
+      break;
+    case Op::kListExtend: {
+      auto& l = Get<ListObject>(req.object, Kind::kList);
+      for (auto& item : decode<std::vector<std::string>>(req.a)) l.items.push_back(std::move(item));
+      break;
+    }
+    case Op::kListGet:
+    case Op::kListSet:
+    case Op::kListPop: {
+      auto& l = Get<ListObject>(req.object, Kind::kList);
+      const int64_t size = static_cast<int64_t>(l.items.size());
+      int64_t i = req.n < 0 ? size + req.n : req.n;
+      if (i < 0 || i >= size) Fail("ValueError", "list index out of range");
+      if (req.op == Op::kListGet) {
+        r.payload = l.items[static_cast<size_t>(i)];
+      } else if (req.op == Op::kListSet) {
+        l.items[static_cast<size_t>(i)] = std::move(req.a);
+      } else {
+        r.payload = std::move(l.items[static_cast<size_t>(i)]);
+        l.items.erase(l.items.begin() + i);
+      }
+      break;
+    }
+    case Op::kListSize:
+      reply(static_cast<int64_t>(Get<ListObject>(req.object, Kind::kList).items.size()));
+      break;
+    case Op::kListAll:
+      reply(Get<ListObject>(req.object, Kind::kList).items);
+      break;
+
+    case Op::kValueGet:
+      r.payload = Get<ValueObject>(req.object, Kind::kValue).value;
+      break;
+    case Op::kValueSet:
+      Get<ValueObject>(req.object, Kind::kValue).value = std::move(req.a);
+      break;
+    case Op::kValueLock:
+      reply(Get<ValueObject>(req.object, Kind::kValue).lock);
+      break;
+
+    case Op::kLockAcquire:
+      reply(AcquireLock(conn, Get<LockObject>(req.object, Kind::kLock, Kind::kRLock), req, lock));
+      break;
+    case Op::kLockRelease:
+      ReleaseLock(conn, Get<LockObject>(req.object, Kind::kLock, Kind::kRLock));
+      break;
+
+    case Op::kSemAcquire: {
+      auto& s = Get<SemaphoreObject>(req.object, Kind::kSemaphore, Kind::kBoundedSemaphore);
+      auto available = [&] { return s.value > 0; };
+      const bool got = req.n == 0 ? available() : WaitFor(s, req, lock, available);
+      if (got) --s.value;
+      reply(got);
+      break;
+    }
+    case Op::kSemRelease: {
+      auto& s = Get<SemaphoreObject>(req.object, Kind::kSemaphore, Kind::kBoundedSemaphore);
+      if (s.bound > 0 && s.value >= s.bound) {
+        Fail("ValueError", "BoundedSemaphore.release: released too many times");
+      }
+      ++s.value;
+      s.cv.notify_all();
+      break;
+    }
+    case Op::kSemValue:
+      reply(static_cast<int64_t>(Get<SemaphoreObject>(req.object, Kind::kSemaphore, Kind::kBoundedSemaphore).value));
+      break;
+
+    case Op::kEventSet: {
+      auto& e = Get<EventObject>(req.object, Kind::kEvent);
+      e.flag = true;
+      e.cv.notify_all();
+      break;
+    }
+    case Op::kEventClear:
+      Get<EventObject>(req.object, Kind::kEvent).flag = false;
+      break;
+    case Op::kEventIsSet:
+      reply(Get<EventObject>(req.object, Kind::kEvent).flag);
+      break;
+    case Op::kEventWait: {
+      auto& e = Get<EventObject>(req.object, Kind::kEvent);
+      WaitFor(e, req, lock, [&] { return e.flag; });
+      reply(e.flag);
+      break;
+    }
+
+    case Op::kCondLock:
+      reply(Get<ConditionObject>(req.object, Kind::kCondition).lock);
+      break;
+    case Op::kCondWait: {
+      auto& c = Get<ConditionObject>(req.object, Kind::kCondition);
+      auto& l = Get<LockObject>(c.lock, Kind::kLock, Kind::kRLock);
+      if (l.owner != conn) Fail("ValueError", "Condition.wait: the lock is not held by this client");
+      const long depth = l.count;
+      l.owner = 0;
+      l.count = 0;
+      l.cv.notify_all();
+      ++c.sleepers;
+      bool notified = WaitFor(c, req, lock, [&] { return c.notified > 0; });
+      if (notified) --c.notified;
+      --c.sleepers;
+      l.cv.wait(lock, [&] { return l.owner == 0; });
+      l.owner = conn;
+      l.count = depth;
+      reply(notified);
+      break;
+    }
+    case Op::kCondNotify: {
+      auto& c = Get<ConditionObject>(req.object, Kind::kCondition);
+      auto& l = Get<LockObject>(c.lock, Kind::kLock, Kind::kRLock);
+      if (l.owner != conn) Fail("ValueError", "Condition.notify: the lock is not held by this client");
+      const long waiting = c.sleepers - c.notified;
+      const long wake = req.n < 0 ? waiting : std::min<long>(req.n, waiting);
+      if (wake > 0) {
+        c.notified += wake;
+        c.cv.notify_all();
+      }
+      break;
+    }
+
+    case Op::kBarrierWait: {
+      auto& b = Get<BarrierObject>(req.object, Kind::kBarrier);
+      if (b.broken) Fail("BrokenBarrierError", "barrier is broken");
+      const uint64_t generation = b.generation;
+      const long index = b.count++;
+      if (b.count == b.parties) {
+        b.count = 0;
+        b.completed = generation;
+        ++b.generation;
+        b.cv.notify_all();
+      } else if (!WaitFor(b, req, lock, [&] { return b.generation != generation; })) {
+        b.broken = true;
+        b.count = 0;
+        ++b.generation;
+        b.cv.notify_all();
+        Fail("BrokenBarrierError", "Barrier.wait timed out; the barrier is now broken");
+      }
+      if (b.completed != generation) Fail("BrokenBarrierError", "barrier is broken");
+      reply(static_cast<int64_t>(index));
+      break;
+    }
+    case Op::kBarrierAbort:
+    case Op::kBarrierReset: {
+      auto& b = Get<BarrierObject>(req.object, Kind::kBarrier);
+      b.broken = req.op == Op::kBarrierAbort;
+      b.count = 0;
+      ++b.generation;
+      b.cv.notify_all();
+      break;
+    }
+    case Op::kBarrierBroken:
+      reply(Get<BarrierObject>(req.object, Kind::kBarrier).broken);
+      break;
+    case Op::kBarrierParties:
+      reply(static_cast<int64_t>(Get<BarrierObject>(req.object, Kind::kBarrier).parties));
+      break;
+    case Op::kBarrierWaiting:
+      reply(static_cast<int64_t>(Get<BarrierObject>(req.object, Kind::kBarrier).count));
+      break;
+  }
+  return r;
+}
+
+void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
+  for (;;) {
+    Request req;
+    try {
+      req = conn.recv<Request>();
+    } catch (const Error&) {
+      break;  // Gone (or garbage): drop the client, keep serving the others.
+    }
+    if (req.op == Op::kShutdown) {
+      try {
+        conn.send(Response{});
+      } catch (const Error&) {
+      }
+      std::fflush(nullptr);
+      _exit(0);
+    }
+    Response r;
+    {
+      std::unique_lock<std::mutex> lock(server.mu_);
+      try {
+        r = server.Handle(conn_id, req, lock);
+      } catch (const Failure& f) {
+        r.ok = false;
+        r.error_type = f.type;
+        r.message = f.message;
+      } catch (const std::exception& e) {
+        r.ok = false;
+        r.error_type = "Error";
+        r.message = e.what();
+      }
+    }
+    if (req.oneway) continue;
+    try {
+      conn.send(r);
+    } catch (const Error&) {
+      break;
+    }
+  }
+  // A client that died holding a lock through a proxy must not block others.
+  server.ReleaseLocksOf(conn_id);
+}
+
+}  // namespace
+
+int ServeManager(Listener& listener, pid_t owner) {
+  Server& server = *new Server;  // Lives until the process exits; threads use it.
+  const int owner_fd = owner > 0 ? static_cast<int>(syscall(SYS_pidfd_open, owner, 0)) : -1;
+  uint64_t next_conn = 1;
+  for (;;) {
+    pollfd polls[2] = {{listener.fileno(), POLLIN, 0}, {owner_fd, POLLIN, 0}};
+    if (::poll(polls, owner_fd >= 0 ? 2 : 1, -1) < 0) continue;
+    if (owner_fd >= 0 && polls[1].revents) return 0;  // The owner is gone.
+    if (!polls[0].revents) continue;
+    try {
+      Connection conn = listener.accept();
+      std::thread(ServeClient, std::ref(server), std::move(conn), next_conn++).detach();
+    } catch (const Error&) {
+      // Failed authentication or a vanished client: nothing was touched.
+    }
+  }
+}
+
+}  // namespace mp::internal

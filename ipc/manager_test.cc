@@ -1,0 +1,239 @@
+#include "ipc/manager.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "pool/pool.h"
+#include "tests/test_util.h"
+
+namespace mp {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The documents' writer/reader pair, as pool tasks.
+void Write(proxy::Queue<std::string> q) {
+  for (const char* value : {"A", "B", "C"}) q.put(value);
+}
+std::vector<std::string> Read(proxy::Queue<std::string> q) {
+  std::vector<std::string> got;
+  for (int i = 0; i < 3; ++i) got.push_back(q.get(10s));
+  return got;
+}
+
+int CountUnderLock(proxy::Lock lock, proxy::Value<int> counter, int times) {
+  for (int i = 0; i < times; ++i) {
+    std::lock_guard<proxy::Lock> with(lock);
+    counter.set_value(counter.value() + 1);
+  }
+  return 0;
+}
+
+void FillDict(proxy::Dict<std::string, int> d, proxy::List<int> l, int who) {
+  d.set("worker" + std::to_string(who), who);
+  l.append(who);
+}
+
+TEST(Manager, QueueFromPoolWorkersCreatedBeforeIt) {
+  Pool pool(2);  // Workers exist before the queue does.
+  Manager manager;
+  auto q = manager.Queue<std::string>();
+  auto writer = pool.apply_async(Write, q);
+  auto reader = pool.apply_async(Read, q);
+  writer.get(20s);
+  EXPECT_EQ(reader.get(20s), (std::vector<std::string>{"A", "B", "C"}));
+}
+
+TEST(Manager, QueueApiWithTimeouts) {
+  Manager manager;
+  auto q = manager.Queue<int>(2);
+  q.put(1);
+  q.put_nowait(2);
+  EXPECT_TRUE(q.full());
+  EXPECT_THROW(q.put_nowait(3), Full);
+  EXPECT_THROW(q.put(3, 20ms), Full);
+  EXPECT_EQ(q.qsize(), 2);
+  EXPECT_EQ(q.get(), 1);
+  EXPECT_EQ(q.get_nowait(), 2);
+  EXPECT_TRUE(q.empty());
+  EXPECT_THROW(q.get_nowait(), Empty);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(q.get(30ms), Empty);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 25ms);
+}
+
+TEST(Manager, BlockingGetDoesNotHoldOtherClientsUp) {
+  Manager manager;
+  auto q = manager.Queue<int>();
+  auto other = manager.Queue<int>();
+  std::thread blocked([&] { EXPECT_EQ(q.get(10s), 7); });
+  other.put(1);  // Served while the first client blocks in get.
+  EXPECT_EQ(other.get(5s), 1);
+  q.put(7);
+  blocked.join();
+}
+
+TEST(Manager, LockAndValueFromChildrenAndWorkers) {
+  Manager manager;
+  auto lock = manager.Lock();
+  auto counter = manager.Value<int>(0);
+  Pool pool(2);
+  std::vector<AsyncResult<int>> rs;
+  for (int i = 0; i < 4; ++i) rs.push_back(pool.apply_async(CountUnderLock, lock, counter, 50));
+  Process p(CountUnderLock, lock, counter, 50);
+  p.start();
+  for (auto& r : rs) r.get(30s);
+  p.join();
+  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_EQ(counter.value(), 250);
+}
+
+TEST(Manager, DictAndListContents) {
+  Manager manager;
+  auto d = manager.dict<std::string, int>();
+  auto l = manager.list<int>();
+  std::vector<Process> ps;
+  for (int i = 0; i < 3; ++i) ps.emplace_back(FillDict, d, l, i);
+  for (auto& p : ps) p.start();
+  for (auto& p : ps) p.join();
+  EXPECT_EQ(d.size(), 3u);
+  EXPECT_EQ(d.get("worker2"), 2);
+  EXPECT_EQ(d.get("nobody", -1), -1);
+  EXPECT_THROW(d.get("nobody"), KeyError);
+  EXPECT_TRUE(d.contains("worker0"));
+  EXPECT_EQ(d.pop("worker0"), 0);
+  d.update(std::map<std::string, int>{{"x", 10}});
+  EXPECT_EQ(d.keys().size(), 3u);
+  auto values = l.to_vector();
+  EXPECT_EQ(std::multiset<int>(values.begin(), values.end()), (std::multiset<int>{0, 1, 2}));
+  l.extend({7, 8});
+  l.set(0, 100);
+  EXPECT_EQ(l.get(0), 100);
+  EXPECT_EQ(l.pop(), 8);
+  EXPECT_EQ(l.size(), 4u);
+  EXPECT_THROW(l.get(99), ValueError);
+  d.clear();
+  EXPECT_EQ(d.size(), 0u);
+}
+
+TEST(Manager, EventSemaphoreConditionBarrierNamespace) {
+  Manager manager;
+  auto e = manager.Event();
+  Process waiter([e]() mutable { return e.wait(10s) ? 0 : 1; });
+  waiter.start();
+  e.set();
+  waiter.join();
+  EXPECT_EQ(waiter.exitcode(), 0);
+
+  auto s = manager.BoundedSemaphore(1);
+  EXPECT_TRUE(s.acquire(false));
+  EXPECT_FALSE(s.acquire(10ms));
+  s.release();
+  EXPECT_THROW(s.release(), ValueError);
+
+  auto c = manager.Condition();
+  Process notified([c]() mutable {
+    std::unique_lock<proxy::Condition> with(c);
+    return c.wait(10s) ? 0 : 1;
+  });
+  notified.start();
+  // The child holds the condition's lock until it sleeps in wait().
+  for (int i = 0; i < 1000; ++i) {
+    std::this_thread::sleep_for(5ms);  // No event tells us the child sleeps.
+    std::lock_guard<proxy::Condition> with(c);
+    c.notify();
+    if (!notified.is_alive() || notified.join(1ms)) break;
+  }
+  notified.join();
+  EXPECT_EQ(notified.exitcode(), 0);
+
+  auto b = manager.Barrier(2);
+  Process party([b]() mutable { return b.wait(10s) >= 0 ? 0 : 1; });
+  party.start();
+  b.wait(10s);
+  party.join();
+  EXPECT_EQ(party.exitcode(), 0);
+  b.abort();
+  EXPECT_THROW(b.wait(), BrokenBarrierError);
+
+  auto ns = manager.Namespace();
+  ns.set("x", std::string("hello"));
+  EXPECT_EQ(ns.get<std::string>("x"), "hello");
+  EXPECT_THROW(ns.get<int>("y"), KeyError);
+}
+
+TEST(Manager, LockHeldByDeadClientIsReleased) {
+  Manager manager;
+  auto lock = manager.Lock();
+  Process holder([lock]() mutable {
+    lock.acquire();
+    _exit(0);  // Dies holding it.
+  });
+  holder.start();
+  holder.join();
+  EXPECT_TRUE(lock.acquire(5s));
+  lock.release();
+}
+
+TEST(Manager, RemoteOverTcpWithRightAndWrongKey) {
+  Manager server(ManagerOptions{.address = "127.0.0.1:0", .authkey = "secret"});
+  auto jobs = server.Queue<int>("jobs");
+  jobs.put(42);
+  BaseManager remote(server.address(), "secret");
+  EXPECT_EQ(remote.Queue<int>("jobs").get(5s), 42);
+  EXPECT_THROW(BaseManager(server.address(), "wrong"), AuthenticationError);
+  jobs.put(1);
+  EXPECT_EQ(jobs.qsize(), 1);  // The refused client touched nothing.
+}
+
+TEST(Manager, ServerKilledGivesErrorsNotHangs) {
+  Manager manager;
+  auto q = manager.Queue<int>();
+  q.put(1);
+  kill(manager.pid(), SIGKILL);
+  EXPECT_THROW(q.get(5s), Error);
+  EXPECT_THROW(q.qsize(), Error);
+}
+
+TEST(Manager, ShutdownRemovesSocketAndProcess) {
+  std::string path;
+  pid_t pid;
+  {
+    Manager manager;
+    path = manager.address();
+    pid = manager.pid();
+    EXPECT_EQ(access(path.c_str(), F_OK), 0);
+    auto q = manager.Queue<int>();
+    manager.shutdown();
+    EXPECT_THROW(q.put(1, 1s), Error);
+  }
+  EXPECT_NE(access(path.c_str(), F_OK), 0);
+  EXPECT_NE(kill(pid, 0), 0);
+  active_children();
+  EXPECT_TRUE(testing::ChildPids().empty());
+}
+
+TEST(Manager, ServerExitsWhenOwnerDies) {
+  auto [r, w] = Pipe();
+  pid_t owner = testing::ForkChild([&] {
+    Manager manager;
+    w.send(static_cast<int>(manager.pid()));
+    pause();
+    return 0;
+  });
+  const pid_t server = r.recv<int>();
+  kill(owner, SIGKILL);
+  EXPECT_EQ(testing::WaitChild(owner), -SIGKILL);
+  for (int i = 0; i < 1000 && kill(server, 0) == 0; ++i) std::this_thread::sleep_for(5ms);
+  EXPECT_NE(kill(server, 0), 0);
+}
+
+}  // namespace
+}  // namespace mp
