@@ -47,10 +47,17 @@
 namespace mp {
 
 // is_serializable_v<T> is true when T can cross a process boundary.
+namespace internal {
+template <class T, bool kPointer = std::is_pointer_v<T> || std::is_reference_v<T>>
+struct IsSerializable : std::false_type {};  // Raw pointers never cross processes.
 template <class T>
-inline constexpr bool is_serializable_v =
-    cereal::traits::is_output_serializable<T, internal::OutputArchive>::value &&
-    cereal::traits::is_input_serializable<T, internal::InputArchive>::value;
+struct IsSerializable<T, false>
+    : std::bool_constant<cereal::traits::is_output_serializable<T, OutputArchive>::value &&
+                         cereal::traits::is_input_serializable<T, InputArchive>::value> {};
+}  // namespace internal
+
+template <class T>
+inline constexpr bool is_serializable_v = internal::IsSerializable<T>::value;
 
 template <class T>
 struct CannotSerialize {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ipc/codec.h"
+#include "process/function_traits.h"
 
 namespace mp::internal {
 
@@ -50,19 +51,6 @@ struct Outcome {
     ar(id, kind, payload, type_name, message);
   }
 };
-
-// The parameters of a plain function, as values.
-template <class Fn>
-struct FunctionTraits;
-template <class R, class... P>
-struct FunctionTraits<R (*)(P...)> {
-  using Result = R;
-  using ArgTuple = std::tuple<std::decay_t<P>...>;
-  static constexpr size_t kArity = sizeof...(P);
-};
-
-template <class F>
-using FunctionPointer = decltype(+std::declval<F>());
 
 // CallOne: apply(f, args) for apply/apply_async.
 template <class Fn>

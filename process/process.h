@@ -55,6 +55,7 @@
 #include "ipc/codec.h"
 #include "process/context.h"
 #include "process/function_id.h"
+#include "process/function_traits.h"
 #include "sync/errors.h"
 #include "sync/futex.h"
 
@@ -95,12 +96,6 @@ struct SpawnRecipe {
   std::function<std::string()> encode_args;
 };
 
-template <class F>
-concept PlainFunction = requires(F f) {
-  { +f };
-} && std::is_pointer_v<decltype(+std::declval<F>())> &&
-    std::is_function_v<std::remove_pointer_t<decltype(+std::declval<F>())>>;
-
 template <class FnPtr, class... A>
 int SpawnEntry(void* function, std::string_view args) {
   auto f = reinterpret_cast<FnPtr>(function);
@@ -114,14 +109,42 @@ int SpawnEntry(void* function, std::string_view args) {
   }
 }
 
-template <class F, class... A>
-constexpr bool kSpawnable = PlainFunction<std::decay_t<F>> && (is_serializable_v<A> && ...);
+template <class Tuple>
+struct TupleSerializable;
+template <class... A>
+struct TupleSerializable<std::tuple<A...>> : std::bool_constant<(is_serializable_v<A> && ...)> {};
 
-template <class F, class... A>
-std::optional<SpawnRecipe> MakeSpawnRecipe(const F& f, const std::tuple<A...>& args) {
-  if constexpr (kSpawnable<F, A...>) {
+// The arguments as the child will receive them: converted to the target's
+// parameter types for a plain function (so "text" becomes the std::string
+// the function takes), else decayed copies.
+template <class F, class... Args>
+struct TargetArgs {
+  using type = std::tuple<std::decay_t<Args>...>;
+};
+template <PlainFunction F, class... Args>
+  requires(FunctionTraits<FunctionPointer<F>>::kArity == sizeof...(Args))
+struct TargetArgs<F, Args...> {
+  using type = typename FunctionTraits<FunctionPointer<F>>::ArgTuple;
+};
+
+template <class F, class Tuple>
+constexpr bool kSpawnableTuple = PlainFunction<F> && TupleSerializable<Tuple>::value;
+
+template <class F, class... Args>
+constexpr bool kSpawnable = kSpawnableTuple<F, typename TargetArgs<F, Args...>::type>;
+
+template <class FnPtr, class Tuple>
+struct SpawnEntryFor;
+template <class FnPtr, class... A>
+struct SpawnEntryFor<FnPtr, std::tuple<A...>> {
+  static constexpr auto value = &SpawnEntry<FnPtr, A...>;
+};
+
+template <class F, class Tuple>
+std::optional<SpawnRecipe> MakeSpawnRecipe(const F& f, const Tuple& args) {
+  if constexpr (kSpawnableTuple<F, Tuple>) {
     auto fn = +f;
-    return SpawnRecipe{reinterpret_cast<void*>(&SpawnEntry<decltype(fn), A...>),
+    return SpawnRecipe{reinterpret_cast<void*>(SpawnEntryFor<decltype(fn), Tuple>::value),
                        reinterpret_cast<void*>(fn), [args] { return encode(args); }};
   } else {
     return std::nullopt;
@@ -155,7 +178,8 @@ class Process {
   template <class F, class... Args>
     requires std::invocable<std::decay_t<F>&, std::decay_t<Args>&...>
   Process(ProcessOptions options, F&& target, Args&&... args) : Process(std::move(options)) {
-    auto tuple = std::make_tuple(std::forward<Args>(args)...);
+    using Tuple = typename internal::TargetArgs<std::decay_t<F>, Args...>::type;
+    Tuple tuple(std::forward<Args>(args)...);
     spawn_ = internal::MakeSpawnRecipe(target, tuple);
     target_ = [f = std::decay_t<F>(std::forward<F>(target)), tuple]() mutable {
       return internal::InvokeTarget(f, tuple);
@@ -169,7 +193,7 @@ class Process {
   Process(Method method, F&& target, Args&&... args)
       : Process(ProcessOptions{.start_method = method.name}, std::forward<F>(target),
                 std::forward<Args>(args)...) {
-    static_assert(internal::kSpawnable<std::decay_t<F>, std::decay_t<Args>...>,
+    static_assert(internal::kSpawnable<std::decay_t<F>, Args...>,
                   "spawn/forkserver targets must be plain functions (or captureless lambdas) "
                   "and every argument must be serializable (see ipc/codec.h)");
   }
