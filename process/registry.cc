@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <new>
 #include <cerrno>
 #include <cstdlib>
 
@@ -18,6 +19,7 @@ namespace {
 struct Registry {
   std::mutex mu;
   std::vector<std::shared_ptr<ChildState>> children;
+  size_t size_after_prune = 0;
 };
 
 // Leaked on purpose: the exit handler uses it after static destructors may
@@ -115,9 +117,15 @@ Identity& Self() { return *g_self; }
 std::mutex& SelfMutex() { return *g_self_mutex; }
 
 void BecomeChild(const Identity& identity) {
-  g_registry = new Registry;
-  g_self_mutex = new std::mutex;
-  g_self = new Identity(identity);
+  // Rebuilt in place rather than reallocated: every page a new child touches
+  // costs it a copy-on-write fault, and start-up time is what fork mode is for.
+  // The parent's children list is dropped without being read (its elements
+  // are the parent's), and a mutex another thread held at fork is reset.
+  new (&g_registry->mu) std::mutex;
+  new (&g_registry->children) std::vector<std::shared_ptr<ChildState>>();
+  g_registry->size_after_prune = 0;
+  new (g_self_mutex) std::mutex;
+  *g_self = identity;
 }
 
 std::vector<int> NextChildIdentity() {
@@ -141,6 +149,15 @@ void RegisterChild(std::shared_ptr<ChildState> child) {
   std::call_once(once, [] { std::atexit(&ExitCleanup); });
   Registry& r = TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
+  // Drop the children that were joined meanwhile, now and then, so a
+  // program that starts millions of processes keeps a small registry.
+  if (r.children.size() >= 2 * r.size_after_prune + 64) {
+    std::erase_if(r.children, [](const std::shared_ptr<ChildState>& c) {
+      std::lock_guard<std::mutex> child_lock(c->mu);
+      return c->exitcode.has_value();
+    });
+    r.size_after_prune = r.children.size();
+  }
   r.children.push_back(std::move(child));
 }
 
@@ -164,6 +181,10 @@ std::vector<std::shared_ptr<ChildState>> LiveChildren() {
 }
 
 void ExitCleanup() {
+  {
+    std::lock_guard<std::mutex> lock(TheRegistry().mu);
+    if (TheRegistry().children.empty()) return;
+  }
   // Python's _exit_function: terminate daemonic children, then join all.
   for (auto& child : LiveChildren()) {
     if (child->daemon) SendSignal(*child, SIGTERM);

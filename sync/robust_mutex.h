@@ -19,6 +19,8 @@
 #ifndef SYNC_ROBUST_MUTEX_H_
 #define SYNC_ROBUST_MUTEX_H_
 
+#include <linux/futex.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -26,8 +28,25 @@
 
 namespace mp::internal {
 
+// What a thread needs to link mutexes into its robust list.
+struct ThreadRobustInfo {
+  robust_list_head* head = nullptr;  // glibc's robust list of this thread
+  uint32_t tid = 0;
+  long node_offset = 0;  // where a mutex's list node sits, from its word
+};
+
+// Filled on a thread's first use (and again in a forked child). Initial-exec
+// TLS (this library is never dlopen'ed) and constinit (no TLS init-function
+// call) make it one instruction to reach.
+extern constinit thread_local ThreadRobustInfo tls_robust_info __attribute__((tls_model("initial-exec")));
+ThreadRobustInfo& InitThreadRobustInfo();
+inline ThreadRobustInfo& RobustInfo() {
+  ThreadRobustInfo& info = tls_robust_info;
+  return info.head != nullptr ? info : InitThreadRobustInfo();
+}
+
 // The calling thread's kernel thread id, cached (and refreshed after fork).
-uint32_t CurrentTid();
+inline uint32_t CurrentTid() { return RobustInfo().tid; }
 
 // The shared state. Zero-initialized memory is an unlocked mutex.
 struct alignas(64) RobustMutexState {
@@ -42,6 +61,37 @@ struct alignas(64) RobustMutexState {
 
 enum class AcquireResult { kAcquired, kTimedOut };
 
+inline robust_list* NodeOf(RobustMutexState* state, const ThreadRobustInfo& info) {
+  return reinterpret_cast<robust_list*>(reinterpret_cast<char*>(&state->word) + info.node_offset);
+}
+
+inline void SetPending(robust_list_head* head, robust_list* node) {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  head->list_op_pending = node;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+// TryFastAcquire takes a free mutex with one compare-and-swap; false when it
+// is not free (then use Acquire).
+inline bool TryFastAcquire(RobustMutexState* state) {
+  ThreadRobustInfo& info = RobustInfo();
+  robust_list* node = NodeOf(state, info);
+  SetPending(info.head, node);
+  uint32_t expected = 0;
+  if (!state->word.compare_exchange_strong(expected, info.tid, std::memory_order_acquire,
+                                           std::memory_order_relaxed)) {
+    SetPending(info.head, nullptr);
+    return false;
+  }
+  // Link at the head of the thread's robust list, as glibc does.
+  node->next = info.head->list.next;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  info.head->list.next = node;
+  SetPending(info.head, nullptr);
+  state->recovered = 0;
+  return true;
+}
+
 // Acquire blocks until the calling thread owns the mutex or the deadline
 // passes. Sets state->recovered when the previous owner died holding it.
 // Throws mp::Error for a blocking acquire by the thread that already owns it
@@ -51,14 +101,33 @@ AcquireResult Acquire(RobustMutexState* state, const Deadline& deadline);
 // TryAcquire takes the mutex if it is free (or its owner died); never blocks.
 bool TryAcquire(RobustMutexState* state);
 
-// Release gives the mutex up. The caller must own it (see OwnedByMe).
-void Release(RobustMutexState* state);
+void UnlinkSlow(robust_list_head* head, robust_list* node);
+
+// Release gives the mutex up: one atomic exchange, and a wake-up only if a
+// thread sleeps on it. The caller must own it (see OwnedByMe).
+inline void Release(RobustMutexState* state) {
+  ThreadRobustInfo& info = RobustInfo();
+  robust_list* node = NodeOf(state, info);
+  SetPending(info.head, node);
+  if (info.head->list.next == node) {
+    info.head->list.next = node->next;  // Usually the most recent lock.
+  } else {
+    UnlinkSlow(info.head, node);
+  }
+  const uint32_t old = state->word.exchange(0, std::memory_order_release);
+  if (old & FUTEX_WAITERS) FutexWake(&state->word, 1);
+  SetPending(info.head, nullptr);
+}
 
 // OwnedByMe is true when the calling thread owns the mutex.
-bool OwnedByMe(const RobustMutexState* state);
+inline bool OwnedByMe(const RobustMutexState* state) {
+  return (state->word.load(std::memory_order_relaxed) & FUTEX_TID_MASK) == CurrentTid();
+}
 
 // IsLocked is true while any thread owns the mutex (a snapshot).
-bool IsLocked(const RobustMutexState* state);
+inline bool IsLocked(const RobustMutexState* state) {
+  return (state->word.load(std::memory_order_relaxed) & FUTEX_TID_MASK) != 0;
+}
 
 }  // namespace mp::internal
 

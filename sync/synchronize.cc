@@ -30,23 +30,17 @@ class StateGuard {
 
 Lock::Lock() : state_(internal::SharedObject<RobustMutexState>::Make(0)) {}
 
-void Lock::acquire() { acquire_until(std::nullopt); }
-
 bool Lock::acquire(bool block) {
   if (block) return acquire_until(std::nullopt);
   return internal::TryAcquire(state_.get());
 }
 
 bool Lock::acquire_until(const Deadline& deadline) {
+  if (internal::TryFastAcquire(state_.get())) return true;
   return internal::Acquire(state_.get(), deadline) == AcquireResult::kAcquired;
 }
 
-void Lock::release() {
-  if (!internal::OwnedByMe(state_.get())) {
-    throw ValueError("Lock.release: the lock is not held by this thread");
-  }
-  internal::Release(state_.get());
-}
+void Lock::ThrowNotOwner() { throw ValueError("Lock.release: the lock is not held by this thread"); }
 
 bool Lock::owner_died() const { return state_->recovered != 0; }
 

@@ -46,7 +46,9 @@ class Lock {
 
   // acquire blocks until this thread holds the lock. Throws mp::Error if this
   // thread already holds it (a deadlock Python would sit in forever).
-  void acquire();
+  void acquire() {
+    if (!internal::TryFastAcquire(state_.get())) acquire_until(std::nullopt);
+  }
   // acquire(false) takes the lock only if free; acquire(true) is acquire().
   bool acquire(bool block);
   // acquire(timeout) returns false if the lock was not taken in time.
@@ -55,7 +57,10 @@ class Lock {
     return acquire_until(internal::DeadlineAfter(timeout));
   }
   // release gives the lock up; mp::ValueError unless this thread holds it.
-  void release();
+  void release() {
+    if (!internal::OwnedByMe(state_.get())) ThrowNotOwner();
+    internal::Release(state_.get());
+  }
 
   // owner_died is true when the acquire that gave this thread the lock found
   // that the previous owner had died holding it (the data it guarded may be
@@ -72,6 +77,7 @@ class Lock {
  private:
   friend class Condition;
   bool acquire_until(const internal::Deadline& deadline);
+  [[noreturn]] static void ThrowNotOwner();
   internal::SharedObject<internal::RobustMutexState> state_;
 };
 
