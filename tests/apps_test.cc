@@ -3,6 +3,7 @@
 // the orderings the document guarantees. A changed message or a broken
 // order fails here.
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <regex>
 #include <set>
@@ -195,7 +196,9 @@ TEST(Apps, PiaoBothWays) {
 }
 
 TEST(Apps, LockFileAndHello) {
-  Lines l = RunApp("sync/lock_file", {"--file=/tmp/mp_apps_test_lock_file.txt"}).lines();
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string file = std::string(tmp ? tmp : "/tmp") + "/lock_file.txt";
+  Lines l = RunApp("sync/lock_file", {"--file=" + file}).lines();
   ASSERT_EQ(l.size(), 9u);
   EXPECT_EQ(l[0], "end");
   // Each process's four lines stay together: the lock kept them apart.
