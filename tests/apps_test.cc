@@ -90,8 +90,7 @@ TEST(Apps, DaemonExamples) {
   // first line may appear if it starts before the parent exits.)
   RunResult yes = RunApp("process/daemon_yes");
   l = yes.lines();
-  ASSERT_GE(l.size(), 1u);
-  EXPECT_EQ(l[0], "【EMD】");
+  EXPECT_GE(Find(l, "【EMD】"), 0);
   EXPECT_LE(l.size(), 2u);
   EXPECT_EQ(Find(l, "工作结果时间：.*"), -1);
 
