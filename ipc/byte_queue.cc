@@ -21,54 +21,55 @@ inline void CpuRelax() {
 #endif
 }
 
+// Bump moves a futex word and wakes its sleepers, if any. Called with the
+// queue's mutex held, which is the only place the word changes, so a plain
+// increment does (no atomic read-modify-write on the hot path).
+// The seq_cst store and load pair with the sleeper's seq_cst increment of
+// `waiters` and the kernel's check of the word: either the sleeper sees the
+// new value, or we see the sleeper.
+void Bump(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters) {
+  seq->store(seq->load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
+  if (waiters->load(std::memory_order_seq_cst) > 0) FutexWake(seq, INT_MAX);
+}
+
+// A reusable buffer for items that must be copied out of the ring.
+std::string& ScratchBuffer() {
+  thread_local std::string buffer;
+  return buffer;
+}
+
 }  // namespace
 
-// Holds the queue's mutex; Wait() gives it up while sleeping on a futex word.
-class ByteQueue::Locked {
- public:
-  explicit Locked(State* s) : s_(s) { Acquire(&s_->mutex, std::nullopt); }
-  ~Locked() { Release(&s_->mutex); }
-  Locked(const Locked&) = delete;
-  Locked& operator=(const Locked&) = delete;
-
-  // Wait releases the mutex, sleeps until `seq` moves (or the deadline), and
-  // re-acquires it. Returns false on timeout.
-  bool Wait(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, const Deadline& deadline) {
-    const uint32_t seen = seq->load(std::memory_order_relaxed);
-    waiters->fetch_add(1);
-    Release(&s_->mutex);
-    bool in_time = true;
-    int spins = Expired(deadline) ? kSpins : 0;  // A _nowait call does not spin.
-    while (seq->load(std::memory_order_acquire) == seen) {
-      if (spins < kSpins) {
-        ++spins;
-        CpuRelax();
-        continue;
-      }
+bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters,
+                             const Deadline& deadline) {
+  const uint32_t seen = seq->load(std::memory_order_relaxed);
+  Release(&s_->mutex);
+  bool in_time = true;
+  // Spin first, unannounced, so the other side pays no wake-up system call
+  // for a hand-over that takes a microsecond; a _nowait call does not spin.
+  for (int spins = Expired(deadline) ? kSpins : 0; spins < kSpins; ++spins) {
+    if (seq->load(std::memory_order_acquire) != seen) break;
+    CpuRelax();
+  }
+  if (seq->load(std::memory_order_acquire) == seen) {
+    waiters->fetch_add(1, std::memory_order_seq_cst);
+    while (seq->load(std::memory_order_seq_cst) == seen) {
       if (!FutexWait(seq, seen, deadline)) {
         in_time = false;
         break;
       }
     }
     waiters->fetch_sub(1);
-    Acquire(&s_->mutex, std::nullopt);
-    return in_time;
   }
+  Acquire(&s_->mutex, std::nullopt);
+  return in_time;
+}
 
-  // Bump moves a futex word and wakes its sleepers, if any.
-  static void Bump(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters) {
-    seq->fetch_add(1, std::memory_order_release);
-    if (waiters->load() > 0) FutexWake(seq, INT_MAX);
-  }
-
- private:
-  State* s_;
-};
-
-ByteQueue::ByteQueue(long maxsize, size_t capacity_bytes)
+ByteQueue::ByteQueue(long maxsize, size_t capacity_bytes, bool joinable)
     : state_(SharedObject<State>::Make(capacity_bytes)) {
   state_->capacity = state_.tail_size();
   state_->maxsize = maxsize > 0 ? maxsize : 0;
+  state_->joinable = joinable ? 1 : 0;
 }
 
 void ByteQueue::CopyIn(uint64_t offset, const char* data, size_t len) {
@@ -103,11 +104,11 @@ bool ByteQueue::Put(std::string_view item, const Deadline& deadline) {
   CopyIn(s.tail, reinterpret_cast<const char*>(&size), kHeader);
   s.tail += kHeader;
   ++s.count;
-  s.unfinished.fetch_add(1, std::memory_order_relaxed);
+  if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
   if (!streamed) {
     CopyIn(s.tail, item.data(), item.size());
     s.tail += item.size();
-    Locked::Bump(&s.items_seq, &s.get_waiters);
+    Bump(&s.items_seq, &s.get_waiters);
     return true;
   }
   // Stream the item through the ring, one free stretch at a time.
@@ -123,15 +124,15 @@ bool ByteQueue::Put(std::string_view item, const Deadline& deadline) {
     CopyIn(s.tail, item.data() + sent, n);
     s.tail += n;
     sent += n;
-    Locked::Bump(&s.items_seq, &s.get_waiters);
+    Bump(&s.items_seq, &s.get_waiters);
   }
   s.writer_streaming = 0;
-  Locked::Bump(&s.space_seq, &s.put_waiters);  // Producers waiting for the stream to end.
+  Bump(&s.space_seq, &s.put_waiters);  // Producers waiting for the stream to end.
   return true;
 }
 
 namespace {
-void StoreClaim(uint64_t* claim, const std::string& item) {
+void StoreClaim(uint64_t* claim, std::string_view item) {
   if (claim == nullptr || item.size() < sizeof(uint64_t)) return;
   uint64_t id;
   std::memcpy(&id, item.data(), sizeof id);
@@ -139,9 +140,9 @@ void StoreClaim(uint64_t* claim, const std::string& item) {
 }
 }  // namespace
 
-bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim) {
+bool ByteQueue::TakeLocked(Locked& locked, const Deadline& deadline, std::string_view* view,
+                           std::string** copy, uint64_t* claim) {
   State& s = *state_;
-  Locked locked(&s);
   while (s.count == 0 || s.reader_streaming) {
     if (!locked.Wait(&s.items_seq, &s.get_waiters, deadline)) return false;
   }
@@ -149,12 +150,22 @@ bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim)
   CopyOut(s.head, reinterpret_cast<char*>(&size), kHeader);
   s.head += kHeader;
   --s.count;
-  out->resize(size);
-  if (s.tail - s.head >= size) {
-    CopyOut(s.head, out->data(), size);
+  const size_t at = s.head % s.capacity;
+  if (s.tail - s.head >= size && at + size <= s.capacity) {
+    // In one piece: hand out the ring's own bytes. They stay put while we
+    // hold the mutex, since producers write only under it.
+    *view = std::string_view(reinterpret_cast<const char*>(state_.tail()) + at, size);
     s.head += size;
-    StoreClaim(claim, *out);
-    Locked::Bump(&s.space_seq, &s.put_waiters);
+    StoreClaim(claim, *view);
+    return true;
+  }
+  std::string& buffer = ScratchBuffer();
+  buffer.resize(size);
+  *copy = &buffer;
+  if (s.tail - s.head >= size) {  // Wrapped around the ring's end.
+    CopyOut(s.head, buffer.data(), size);
+    s.head += size;
+    StoreClaim(claim, buffer);
     return true;
   }
   // A streamed item: take each piece as the producer writes it.
@@ -167,14 +178,30 @@ bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim)
       continue;
     }
     const size_t n = std::min<size_t>(available, size - got);
-    CopyOut(s.head, out->data() + got, n);
+    CopyOut(s.head, buffer.data() + got, n);
     s.head += n;
-    if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) StoreClaim(claim, *out);
+    if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) StoreClaim(claim, buffer);
     got += n;
-    Locked::Bump(&s.space_seq, &s.put_waiters);
+    Bump(&s.space_seq, &s.put_waiters);
   }
   s.reader_streaming = 0;
-  Locked::Bump(&s.items_seq, &s.get_waiters);  // Consumers waiting for the stream to end.
+  Bump(&s.items_seq, &s.get_waiters);  // Consumers waiting for the stream to end.
+  return true;
+}
+
+void ByteQueue::AfterTake() { Bump(&state_->space_seq, &state_->put_waiters); }
+
+bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim) {
+  std::string_view view;
+  std::string* copy = nullptr;
+  Locked locked(state_.get());
+  if (!TakeLocked(locked, deadline, &view, &copy, claim)) return false;
+  if (copy != nullptr) {
+    out->swap(*copy);
+  } else {
+    out->assign(view);
+  }
+  AfterTake();
   return true;
 }
 

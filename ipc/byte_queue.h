@@ -32,7 +32,8 @@ class ByteQueue {
 
   // maxsize bounds the number of items (<= 0: unbounded); capacity_bytes is
   // the ring's size (the bytes it can hold at once).
-  explicit ByteQueue(long maxsize = 0, size_t capacity_bytes = kDefaultCapacity);
+  explicit ByteQueue(long maxsize = 0, size_t capacity_bytes = kDefaultCapacity,
+                     bool joinable = false);
 
   // Put appends `item`, waiting for room until the deadline. Returns false if
   // there was no room in time (nothing was written). Once a streamed item has
@@ -45,6 +46,24 @@ class ByteQueue {
   // (Pool uses this to fail exactly the task a dead worker held).
   bool Get(std::string* out, const Deadline& deadline, uint64_t* claim = nullptr);
 
+  // GetWith removes the oldest item and hands its bytes to `consume` while
+  // the queue's lock is held, straight from the shared ring when the item
+  // lies in one piece (no copy). The item is removed even if `consume`
+  // throws. Returns false if no item came in time.
+  template <class Consume>
+  bool GetWith(const Deadline& deadline, Consume&& consume) {
+    std::string_view view;
+    std::string* copy = nullptr;
+    Locked locked(state_.get());
+    if (!TakeLocked(locked, deadline, &view, &copy, nullptr)) return false;
+    struct Finish {
+      ByteQueue* q;
+      ~Finish() { q->AfterTake(); }
+    } finish{this};
+    consume(copy != nullptr ? std::string_view(*copy) : view);
+    return true;
+  }
+
   long qsize() const;
   long maxsize() const { return static_cast<long>(state_->maxsize); }
 
@@ -56,6 +75,8 @@ class ByteQueue {
  private:
   struct State {
     RobustMutexState mutex;
+    // The two futex words live on lines of their own: a spinning waiter
+    // reads one while the other side updates the bookkeeping.
     alignas(64) std::atomic<uint32_t> items_seq{0};  // bumped when bytes are added
     std::atomic<uint32_t> get_waiters{0};
     alignas(64) std::atomic<uint32_t> space_seq{0};  // bumped when bytes or items leave
@@ -69,8 +90,27 @@ class ByteQueue {
     int64_t maxsize = 0;
     uint32_t writer_streaming = 0;
     uint32_t reader_streaming = 0;
+    uint32_t joinable = 0;
   };
-  class Locked;
+
+  // Holds the queue's mutex; Wait() gives it up while sleeping on a futex word.
+  class Locked {
+   public:
+    explicit Locked(State* s) : s_(s) { Acquire(&s_->mutex, std::nullopt); }
+    ~Locked() { Release(&s_->mutex); }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+    bool Wait(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, const Deadline& deadline);
+
+   private:
+    State* s_;
+  };
+
+  // TakeLocked removes the head item: *view points into the ring when it is
+  // in one piece, else *copy holds it. AfterTake wakes producers.
+  bool TakeLocked(Locked& locked, const Deadline& deadline, std::string_view* view, std::string** copy,
+                  uint64_t* claim);
+  void AfterTake();
 
   void CopyIn(uint64_t offset, const char* data, size_t len);
   void CopyOut(uint64_t offset, char* data, size_t len) const;

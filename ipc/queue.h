@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "ipc/byte_queue.h"
@@ -38,8 +39,7 @@ class Queue {
   explicit Queue(long maxsize = 0) : Queue(maxsize, internal::ByteQueue::kDefaultCapacity) {}
   // capacity_bytes sizes the shared ring (default 4 MiB, touched lazily).
   Queue(long maxsize, size_t capacity_bytes)
-      : queue_(std::make_shared<internal::ByteQueue>(maxsize, capacity_bytes)),
-        closed_(std::make_shared<bool>(false)) {}
+      : Queue(maxsize, capacity_bytes, /*joinable=*/false) {}
 
   // put blocks until there is room. Python: put(obj).
   void put(const T& item) { put_until(item, std::nullopt); }
@@ -77,17 +77,26 @@ class Queue {
   void close() { *closed_ = true; }
 
  protected:
+  Queue(long maxsize, size_t capacity_bytes, bool joinable)
+      : queue_(std::make_shared<internal::ByteQueue>(maxsize, capacity_bytes, joinable)),
+        closed_(std::make_shared<bool>(false)) {}
+
   void put_until(const T& item, const internal::Deadline& deadline) {
     check_open();
-    std::string bytes;
+    // A per-thread buffer that keeps its capacity: no allocation per item.
+    thread_local std::string bytes;
+    bytes.clear();
     encode_to(&bytes, item);
     if (!queue_->Put(bytes, deadline)) throw Full();
   }
   T get_until(const internal::Deadline& deadline) {
     check_open();
-    std::string bytes;
-    if (!queue_->Get(&bytes, deadline)) throw Empty();
-    return decode<T>(bytes);
+    std::optional<T> value;
+    // Decoded straight from the shared ring: no intermediate copy.
+    if (!queue_->GetWith(deadline, [&](std::string_view bytes) { value.emplace(decode<T>(bytes)); })) {
+      throw Empty();
+    }
+    return std::move(*value);
   }
   void check_open() const {
     if (*closed_) throw ValueError("Queue is closed");
@@ -118,7 +127,9 @@ class SimpleQueue {
 template <class T>
 class JoinableQueue : public Queue<T> {
  public:
-  using Queue<T>::Queue;
+  explicit JoinableQueue(long maxsize = 0)
+      : Queue<T>(maxsize, internal::ByteQueue::kDefaultCapacity, /*joinable=*/true) {}
+  JoinableQueue(long maxsize, size_t capacity_bytes) : Queue<T>(maxsize, capacity_bytes, true) {}
 
   // task_done marks one item processed; mp::ValueError if called more often
   // than there were items.

@@ -16,6 +16,8 @@
 namespace mp::internal {
 namespace {
 
+constexpr int kAcquireSpins = 200;
+
 void ResetAfterFork() { tls_robust_info = ThreadRobustInfo{}; }
 
 robust_list* Unmark(robust_list* p) {
@@ -93,6 +95,27 @@ AcquireResult Acquire(RobustMutexState* state, const Deadline& deadline) {
   bool died = false;
   if (!state->word.compare_exchange_strong(expected, info.tid, std::memory_order_acquire,
                                            std::memory_order_relaxed)) {
+    // Critical sections here are short (a queue's bookkeeping, a counter):
+    // spin briefly for the owner to leave before paying for a sleep and the
+    // owner for a wake-up.
+    for (int spin = 0; spin < kAcquireSpins; ++spin) {
+      const uint32_t v = state->word.load(std::memory_order_relaxed);
+      if (v == 0) {
+        expected = 0;
+        if (state->word.compare_exchange_weak(expected, info.tid, std::memory_order_acquire,
+                                              std::memory_order_relaxed)) {
+          Link(info.head, node);
+          SetPending(info.head, nullptr);
+          state->recovered = 0;
+          return AcquireResult::kAcquired;
+        }
+      } else if ((v & FUTEX_TID_MASK) == info.tid || (v & FUTEX_WAITERS)) {
+        break;  // Our own lock, or others already sleep: no point spinning.
+      }
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
     for (;;) {
       // Slow path: after sleeping, take it with FUTEX_WAITERS set, since other
       // sleepers may remain and the release must wake one of them.

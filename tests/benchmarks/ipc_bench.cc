@@ -70,7 +70,8 @@ BENCHMARK(BM_RawSocketpairPingPong)->Arg(0)->Arg(1)->ArgName("pinned")->UseRealT
 void BM_PipePingPong(benchmark::State& state) {
   if (state.range(0)) bench::Pin(0);
   auto [a, b] = mp::Pipe();
-  mp::Process child([b]() mutable {
+  mp::Process child([a, b]() mutable {
+    a.close();  // The child's copy of the parent's end would keep EOF away.
     try {
       for (;;) b.send(b.recv<int64_t>());
     } catch (const mp::EOFError&) {
@@ -124,7 +125,9 @@ void BM_PipeSendBytes1MiB(benchmark::State& state) {
   const bool duplex = state.range(0) != 0;
   auto [reader, writer] = mp::Pipe(duplex);
   auto [ack_reader, ack_writer] = mp::Pipe(false);
-  mp::Process child([reader, ack_writer]() mutable {
+  mp::Process child([reader, writer, ack_reader, ack_writer]() mutable {
+    writer.close();  // Close the ends the child does not use, or EOF never comes.
+    ack_reader.close();
     try {
       for (;;) {
         std::string m = reader.recv_bytes();
