@@ -54,6 +54,17 @@ template <class T>
 struct IsSerializable<T, false>
     : std::bool_constant<cereal::traits::is_output_serializable<T, OutputArchive>::value &&
                          cereal::traits::is_input_serializable<T, InputArchive>::value> {};
+// cereal declares every tuple, pair and vector serializable and fails deep
+// inside on a bad element; look at the elements instead, for a clear error.
+template <class... A>
+struct IsSerializable<std::tuple<A...>, false> : std::bool_constant<(IsSerializable<A>::value && ...)> {};
+template <class A, class B>
+struct IsSerializable<std::pair<A, B>, false>
+    : std::bool_constant<IsSerializable<A>::value && IsSerializable<B>::value> {};
+template <class A>
+struct IsSerializable<std::vector<A>, false> : IsSerializable<A> {};
+template <class A>
+struct IsSerializable<std::optional<A>, false> : IsSerializable<A> {};
 }  // namespace internal
 
 template <class T>
