@@ -71,11 +71,18 @@ TaskResult CopyRange(CopyTask task) {
   Fd in, out;
   in.fd = ::open(task.src.c_str(), O_RDONLY | O_CLOEXEC);
   if (in.fd < 0) return Fail(task.src, "open");
+  struct stat st;
+  bool unnamed = false;
   if (task.whole) {
-    struct stat st;
     if (fstat(in.fd, &st) != 0) return Fail(task.src, "stat");
     task.length = static_cast<uint64_t>(st.st_size);
-    out.fd = ::open(task.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    // An unnamed file in the destination folder (O_TMPFILE), given its name
+    // only when complete: nothing half-written is ever visible, and a crash
+    // leaves nothing behind. Else a named temporary, renamed at the end.
+    const std::string dir = task.dst.substr(0, task.dst.rfind('/'));
+    out.fd = ::open(dir.empty() ? "/" : dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    unnamed = out.fd >= 0;
+    if (!unnamed) out.fd = ::open(task.tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   } else {
     out.fd = ::open(task.tmp.c_str(), O_WRONLY | O_CLOEXEC);
   }
@@ -110,6 +117,18 @@ TaskResult CopyRange(CopyTask task) {
   if (since_report > 0) progress.put(since_report);
   if (!kernel_copy && !ReadWriteCopy(in.fd, out.fd, task.offset, task.length, &done, progress)) {
     return Fail(task.dst, "copy");
+  }
+  if (task.whole && unnamed) {
+    if (::fchmod(out.fd, st.st_mode & 07777) != 0) return Fail(task.dst, "chmod");
+    const timespec times[2] = {st.st_atim, st.st_mtim};
+    if (::futimens(out.fd, times) != 0) return Fail(task.dst, "utimensat");
+    if (::unlink(task.dst.c_str()) != 0 && errno != ENOENT) return Fail(task.dst, "unlink");
+    char proc_path[64];
+    std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", out.fd);
+    if (::linkat(AT_FDCWD, proc_path, AT_FDCWD, task.dst.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      return Fail(task.dst, "link");
+    }
+    return TaskResult{true, task.dst, "", done};
   }
   if (task.whole) {
     if (::close(out.fd) != 0) {

@@ -7,7 +7,9 @@
 // (copy_file_range) where it can. Each file is written under a temporary
 // name and renamed when complete, so an interrupted copy never leaves a
 // half-written file under a real name, and a rerun skips files already
-// identical (size and mtime, or --checksum) and so resumes. Errors on single
+// identical (size and mtime, or --checksum) and so resumes. (Files are
+// written as unnamed O_TMPFILE files and linked under their name when
+// complete; where that is unsupported, as named ".NAME.mpcopy-tmp" files.) Errors on single
 // files are reported with the path and the reason and the copy goes on; the
 // exit status is 1 if any file failed, 2 for bad input (nothing written).
 #include <fcntl.h>
