@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(bazel-bootstrap g++ libabsl-dev libboost-dev libgtest-dev libgmock-dev
-          libbenchmark-dev libgflags-dev libcereal-dev libssl-dev python3 hyperfine)
+          libbenchmark-dev libgflags-dev libcereal-dev libssl-dev python3 hyperfine bc gnuplot-nox)
 
 usage() {
   echo "usage: $0 tour|test [extra bazel flags...]" >&2
@@ -50,6 +50,18 @@ run_tests() {
   failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD)' "$log" || true)
   rm -f "$log"
   if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # e.g. a build error
+  # The benchmark report's smoke run (it checks that everything runs, not the numbers).
+  if [ "$rc" -eq 0 ]; then
+    if timeout 1200 tests/benchmarks/run --quick >/tmp/mp-bench-smoke.log 2>&1; then
+      passed=$((passed + 1))
+      echo "benchmark smoke run (tests/benchmarks/run --quick): PASSED"
+    else
+      failed=$((failed + 1))
+      rc=1
+      echo "benchmark smoke run (tests/benchmarks/run --quick): FAILED"
+      tail -30 /tmp/mp-bench-smoke.log
+    fi
+  fi
   echo "$passed passed, $failed failed"
   [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
 }
