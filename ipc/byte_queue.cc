@@ -13,7 +13,7 @@ constexpr size_t kHeader = sizeof(uint64_t);
 // Spin this many times watching a futex word before sleeping on it: a
 // producer and a consumer on two CPUs usually hand over within a microsecond,
 // much less than a sleep and wake-up (MEASURING.md: 5-80 us).
-constexpr int kSpins = 2000;
+constexpr int kSpins = 200;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
