@@ -67,9 +67,24 @@ bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* 
 
 ByteQueue::ByteQueue(long maxsize, size_t capacity_bytes, bool joinable)
     : state_(SharedObject<State>::Make(capacity_bytes)) {
+  Init(maxsize, joinable);
+}
+
+void ByteQueue::Init(long maxsize, bool joinable) {
   state_->capacity = state_.tail_size();
   state_->maxsize = maxsize > 0 ? maxsize : 0;
   state_->joinable = joinable ? 1 : 0;
+}
+
+std::shared_ptr<ByteQueue> ByteQueue::Shareable(long maxsize, size_t capacity_bytes, bool joinable) {
+  auto region = SharedRegion::CreateMemfd(sizeof(State) + capacity_bytes);
+  std::shared_ptr<ByteQueue> q(new ByteQueue(SharedObject<State>::MakeIn(std::move(region))));
+  q->Init(maxsize, joinable);
+  return q;
+}
+
+std::shared_ptr<ByteQueue> ByteQueue::Attach(int fd) {
+  return std::shared_ptr<ByteQueue>(new ByteQueue(SharedObject<State>::Attach(SharedRegion::Attach(fd))));
 }
 
 void ByteQueue::CopyIn(uint64_t offset, const char* data, size_t len) {

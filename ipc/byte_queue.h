@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,15 @@ class ByteQueue {
   // the ring's size (the bytes it can hold at once).
   explicit ByteQueue(long maxsize = 0, size_t capacity_bytes = kDefaultCapacity,
                      bool joinable = false);
+
+  // Shareable creates a queue in a memfd, which any process that receives
+  // the descriptor (fd()) can Attach to; the manager hands its queues to
+  // local clients this way.
+  static std::shared_ptr<ByteQueue> Shareable(long maxsize, size_t capacity_bytes, bool joinable);
+  // Attach maps the queue behind memfd `fd` (taking ownership of it).
+  static std::shared_ptr<ByteQueue> Attach(int fd);
+  // fd is the memfd behind a Shareable queue, or -1.
+  int fd() const { return state_.region()->fd(); }
 
   // Put appends `item`, waiting for room until the deadline. Returns false if
   // there was no room in time (nothing was written). Once a streamed item has
@@ -112,6 +122,8 @@ class ByteQueue {
                   uint64_t* claim);
   void AfterTake();
 
+  explicit ByteQueue(SharedObject<State> state) : state_(std::move(state)) {}
+  void Init(long maxsize, bool joinable);
   void CopyIn(uint64_t offset, const char* data, size_t len);
   void CopyOut(uint64_t offset, char* data, size_t len) const;
 

@@ -1,11 +1,17 @@
 #include "ipc/manager.h"
 
 #include <openssl/rand.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <map>
+#include <mutex>
 #include <unordered_map>
 
+#include "ipc/byte_queue.h"
+#include "ipc/fd_passing.h"
 #include "ipc/manager_server.h"
 
 namespace mp {
@@ -49,6 +55,107 @@ void Forget(const std::string& address) { tls_cache.connections.erase(address); 
 }
 
 }  // namespace
+
+struct LocalQueue {
+  std::shared_ptr<ByteQueue> queue;
+  ScopedFd server;  // pidfd of the manager's server
+};
+
+namespace {
+
+// The attached queues of this process, by "address#id"; nullptr marks a
+// queue that cannot be attached (remote manager). Forked children inherit
+// the mappings and pidfds, which stay valid.
+std::mutex g_local_mu;
+std::map<std::string, std::shared_ptr<LocalQueue>>* g_local = new std::map<std::string, std::shared_ptr<LocalQueue>>;
+
+bool IsUnixAddress(const std::string& address) {
+  return address.find('/') != std::string::npos || address.rfind(':') == std::string::npos;
+}
+
+std::shared_ptr<LocalQueue> Attach(const ObjectRef& ref) {
+  if (!IsUnixAddress(ref.address)) return nullptr;
+  try {
+    Connection& conn = ConnectionTo(ref.address, ref.authkey);
+    Request r;
+    r.object = ref.id;
+    r.op = Op::kQueueAttach;
+    conn.send(r);
+    Response response = conn.recv<Response>();
+    if (!response.ok) return nullptr;
+    const int fd = RecvFd(conn.fileno());
+    auto local = std::make_shared<LocalQueue>();
+    local->queue = ByteQueue::Attach(fd);
+    const pid_t server = static_cast<pid_t>(decode<int64_t>(response.payload));
+    local->server.reset(static_cast<int>(syscall(SYS_pidfd_open, server, 0)));
+    if (!local->server.valid()) return nullptr;
+    return local;
+  } catch (const Error&) {
+    Forget(ref.address);
+    return nullptr;
+  }
+}
+
+// A shared-memory queue cannot see its server die; the calls check its pidfd.
+void CheckServer(LocalQueue& q) {
+  pollfd p{q.server.get(), POLLIN, 0};
+  if (::poll(&p, 1, 0) != 0) throw Error("manager is unreachable (shut down or dead)");
+}
+
+// Blocking calls wait in slices, checking the server between them, so that
+// a dead manager gives an error instead of a wait forever.
+constexpr auto kLivenessSlice = std::chrono::milliseconds(250);
+
+template <class Attempt>
+bool WaitInSlices(LocalQueue& q, const Deadline& deadline, Attempt attempt) {
+  for (;;) {
+    CheckServer(q);
+    Deadline slice = Clock::now() + kLivenessSlice;
+    if (deadline && *deadline < *slice) slice = deadline;
+    if (attempt(slice)) return true;
+    if (deadline && Clock::now() >= *deadline) return false;
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<LocalQueue> LocalQueueFor(const ObjectRef& ref) {
+  const std::string key = ref.address + "#" + std::to_string(ref.id);
+  {
+    std::lock_guard<std::mutex> lock(g_local_mu);
+    auto it = g_local->find(key);
+    if (it != g_local->end()) return it->second;
+  }
+  auto local = Attach(ref);
+  std::lock_guard<std::mutex> lock(g_local_mu);
+  return g_local->emplace(key, std::move(local)).first->second;
+}
+
+void LocalPut(LocalQueue& q, std::string_view bytes, const Deadline& deadline) {
+  if (!WaitInSlices(q, deadline, [&](const Deadline& d) { return q.queue->Put(bytes, d); })) throw Full();
+}
+
+std::string LocalGet(LocalQueue& q, const Deadline& deadline) {
+  std::string out;
+  if (!WaitInSlices(q, deadline, [&](const Deadline& d) { return q.queue->Get(&out, d); })) throw Empty();
+  return out;
+}
+
+long LocalSize(LocalQueue& q) {
+  CheckServer(q);
+  return q.queue->qsize();
+}
+
+long LocalMaxsize(LocalQueue& q) { return q.queue->maxsize(); }
+
+void LocalTaskDone(LocalQueue& q) {
+  CheckServer(q);
+  if (!q.queue->TaskDone()) throw ValueError("task_done() called too many times");
+}
+
+bool LocalJoin(LocalQueue& q, const Deadline& deadline) {
+  return WaitInSlices(q, deadline, [&](const Deadline& d) { return q.queue->Join(d); });
+}
 
 std::string Call(const std::string& address, const std::string& authkey, Request request) {
   Response response;

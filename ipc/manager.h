@@ -11,8 +11,10 @@
 // Unlike mp::Queue, a proxy can be handed to processes that already exist
 // (pool workers) and to other machines: it is just the server's address, its
 // authkey and an object id, and it connects on first use (one connection per
-// process and thread). Every call is one round trip; Queue.put on an
-// unbounded queue is one-way (pipelined), so a producer does not wait.
+// process and thread). Every call is one round trip at most: a local
+// manager's queues are handed to each client process as shared memory (a
+// memfd over the Unix socket), so puts and gets make no round trip at all;
+// over TCP, Queue.put on an unbounded queue is one-way (pipelined).
 //
 // The server serves each client on a thread of its own, so a blocking call
 // (get on an empty queue, acquire of a held lock) holds no other client up.
@@ -50,6 +52,7 @@
 #include "ipc/manager_protocol.h"
 #include "process/process.h"
 #include "sync/errors.h"
+#include "sync/futex.h"
 
 namespace mp {
 
@@ -70,6 +73,20 @@ struct ObjectRef {
 // returns the reply's payload; a failure reply becomes the matching mp::
 // exception. One-way requests return at once.
 std::string Call(const std::string& address, const std::string& authkey, Request request);
+
+// A local manager's queue, mapped into this process: puts and gets never
+// leave shared memory. Every call first checks that the server still runs,
+// so a dead manager gives errors here as it does over the socket.
+struct LocalQueue;
+// LocalQueueFor attaches to the queue `ref` (once per process); nullptr when
+// the manager is remote (TCP) or cannot hand the queue over.
+std::shared_ptr<LocalQueue> LocalQueueFor(const ObjectRef& ref);
+void LocalPut(LocalQueue& q, std::string_view bytes, const Deadline& deadline);  // mp::Full
+std::string LocalGet(LocalQueue& q, const Deadline& deadline);                   // mp::Empty
+long LocalSize(LocalQueue& q);
+long LocalMaxsize(LocalQueue& q);
+void LocalTaskDone(LocalQueue& q);
+bool LocalJoin(LocalQueue& q, const Deadline& deadline);
 
 inline double Seconds(std::optional<std::chrono::duration<double>> timeout) {
   return timeout ? std::max(0.0, timeout->count()) : -1.0;
@@ -117,25 +134,43 @@ class Queue : public internal::ProxyBase {
   using ProxyBase::ProxyBase;
   Queue(internal::ObjectRef ref, long maxsize) : ProxyBase(std::move(ref)), maxsize_(maxsize) {}
 
-  void put(const T& item) { call(internal::Op::kQueuePut, encode(item), {}, 1, -1, maxsize_ <= 0); }
+  void put(const T& item) { put_until(item, std::nullopt); }
   template <class Rep, class Period>
   void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
-    call(internal::Op::kQueuePut, encode(item), {}, 1, internal::Seconds(timeout));
+    put_until(item, internal::DeadlineAfter(timeout));
   }
-  void put_nowait(const T& item) { call(internal::Op::kQueuePut, encode(item), {}, 0); }
-  T get() { return decode<T>(call(internal::Op::kQueueGet, {}, {}, 1)); }
+  void put_nowait(const T& item) { put_until(item, internal::Clock::now()); }
+  T get() { return get_until(std::nullopt); }
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    return decode<T>(call(internal::Op::kQueueGet, {}, {}, 1, internal::Seconds(timeout)));
+    return get_until(internal::DeadlineAfter(timeout));
   }
   T get(bool block) { return block ? get() : get_nowait(); }
-  T get_nowait() { return decode<T>(call(internal::Op::kQueueGet, {}, {}, 0)); }
-  long qsize() const { return static_cast<long>(call_as<int64_t>(internal::Op::kQueueSize)); }
-  bool empty() const { return call_as<bool>(internal::Op::kQueueEmpty); }
-  bool full() const { return call_as<bool>(internal::Op::kQueueFull); }
+  T get_nowait() { return get_until(internal::Clock::now()); }
+  long qsize() const {
+    if (auto local = internal::LocalQueueFor(ref_)) return internal::LocalSize(*local);
+    return static_cast<long>(call_as<int64_t>(internal::Op::kQueueSize));
+  }
+  bool empty() const { return qsize() == 0; }
+  bool full() const {
+    if (auto local = internal::LocalQueueFor(ref_)) {
+      const long max = internal::LocalMaxsize(*local);
+      return max > 0 && internal::LocalSize(*local) >= max;
+    }
+    return call_as<bool>(internal::Op::kQueueFull);
+  }
   // JoinableQueue: task_done() and join().
-  void task_done() { call(internal::Op::kQueueTaskDone); }
-  void join() { call(internal::Op::kQueueJoin); }
+  void task_done() {
+    if (auto local = internal::LocalQueueFor(ref_)) return internal::LocalTaskDone(*local);
+    call(internal::Op::kQueueTaskDone);
+  }
+  void join() {
+    if (auto local = internal::LocalQueueFor(ref_)) {
+      internal::LocalJoin(*local, std::nullopt);
+      return;
+    }
+    call(internal::Op::kQueueJoin);
+  }
 
   template <class Archive>
   void serialize(Archive& ar) {
@@ -143,6 +178,21 @@ class Queue : public internal::ProxyBase {
   }
 
  private:
+  void put_until(const T& item, const internal::Deadline& deadline) {
+    if (auto local = internal::LocalQueueFor(ref_)) return internal::LocalPut(*local, encode(item), deadline);
+    const bool nowait = deadline && *deadline <= internal::Clock::now();
+    const double timeout =
+        deadline ? std::chrono::duration<double>(*deadline - internal::Clock::now()).count() : -1;
+    call(internal::Op::kQueuePut, encode(item), {}, nowait ? 0 : 1, nowait ? -1 : timeout,
+         !deadline && maxsize_ <= 0);
+  }
+  T get_until(const internal::Deadline& deadline) {
+    if (auto local = internal::LocalQueueFor(ref_)) return decode<T>(internal::LocalGet(*local, deadline));
+    const bool nowait = deadline && *deadline <= internal::Clock::now();
+    const double timeout =
+        deadline ? std::max(0.0, std::chrono::duration<double>(*deadline - internal::Clock::now()).count()) : -1;
+    return decode<T>(call(internal::Op::kQueueGet, {}, {}, nowait ? 0 : 1, nowait ? -1 : timeout));
+  }
   long maxsize_ = 0;
 };
 

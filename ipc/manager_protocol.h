@@ -23,6 +23,7 @@ enum class Op : uint8_t {
   kQueueFull,
   kQueueTaskDone,
   kQueueJoin,
+  kQueueAttach,  // Unix socket only: reply = server pid, then the queue's memfd (SCM_RIGHTS)
   kDictSet,  // a = key, b = value
   kDictGet,  // a = key; n = 1: b is the default
   kDictContains,

@@ -15,7 +15,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "ipc/byte_queue.h"
 #include "ipc/codec.h"
+#include "ipc/fd_passing.h"
 #include "ipc/manager_protocol.h"
 #include "sync/errors.h"
 
@@ -23,6 +25,10 @@ namespace mp::internal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+Clock::duration ToDuration(double seconds) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
 
 // An error to report to the client, by the name of its mp:: type.
 struct Failure {
@@ -41,11 +47,11 @@ struct Object {
   std::condition_variable cv;  // signalled whenever the object's state changes
 };
 
+// A queue lives in a memfd-backed ByteQueue: local clients map it and use it
+// directly (no round trips); remote clients reach it through this server.
 struct QueueObject : Object {
   using Object::Object;
-  std::list<std::string> items;
-  long maxsize = 0;
-  long unfinished = 0;
+  std::shared_ptr<ByteQueue> queue;
 };
 
 struct DictObject : Object {
@@ -104,6 +110,7 @@ class Server {
   Response Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex>& lock);
   void ReleaseLocksOf(uint64_t conn);
   std::mutex mu_;
+  int attach_fd_ = -1;  // set by kQueueAttach, taken by ServeClient (under mu_)
 
  private:
   template <class T>
@@ -161,7 +168,7 @@ uint64_t Server::Create(const Request& req) {
     case Kind::kQueue:
     case Kind::kJoinableQueue: {
       auto q = std::make_unique<QueueObject>(req.kind);
-      q->maxsize = req.n > 0 ? req.n : 0;
+      q->queue = ByteQueue::Shareable(req.n, ByteQueue::kDefaultCapacity, req.kind == Kind::kJoinableQueue);
       id = Add(std::move(q));
       break;
     }
@@ -272,46 +279,52 @@ Response Server::Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex
     case Op::kShutdown:
       break;
 
-    case Op::kQueuePut: {
-      auto& q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue);
-      auto room = [&] { return q.maxsize == 0 || static_cast<long>(q.items.size()) < q.maxsize; };
-      if (req.n == 0 ? !room() : !WaitFor(q, req, lock, room)) Fail("Full", "queue is full");
-      q.items.push_back(std::move(req.a));
-      ++q.unfinished;
-      q.cv.notify_all();
-      break;
-    }
-    case Op::kQueueGet: {
-      auto& q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue);
-      auto any = [&] { return !q.items.empty(); };
-      if (req.n == 0 ? !any() : !WaitFor(q, req, lock, any)) Fail("Empty", "queue is empty");
-      r.payload = std::move(q.items.front());
-      q.items.pop_front();
-      q.cv.notify_all();
+    case Op::kQueuePut:
+    case Op::kQueueGet:
+    case Op::kQueueJoin: {
+      // Blocking calls wait on the shared queue itself, with the server's
+      // mutex released, so no other client waits for this one.
+      std::shared_ptr<ByteQueue> q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).queue;
+      const Deadline deadline = req.n == 0 && req.op != Op::kQueueJoin ? Deadline(Clock::now())
+                                : req.timeout < 0                      ? Deadline()
+                                                                       : Deadline(Clock::now() + ToDuration(req.timeout));
+      lock.unlock();
+      bool ok;
+      if (req.op == Op::kQueuePut) {
+        ok = q->Put(req.a, deadline);
+      } else if (req.op == Op::kQueueGet) {
+        ok = q->Get(&r.payload, deadline);
+      } else {
+        ok = q->Join(deadline);
+      }
+      lock.lock();
+      if (req.op == Op::kQueueJoin) {
+        reply(ok);
+      } else if (!ok) {
+        req.op == Op::kQueuePut ? Fail("Full", "queue is full") : Fail("Empty", "queue is empty");
+      }
       break;
     }
     case Op::kQueueSize:
-      reply(static_cast<int64_t>(Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).items.size()));
-      break;
     case Op::kQueueEmpty:
-      reply(Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).items.empty());
-      break;
     case Op::kQueueFull: {
-      auto& q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue);
-      reply(q.maxsize > 0 && static_cast<long>(q.items.size()) >= q.maxsize);
+      auto& q = *Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).queue;
+      const long n = q.qsize();
+      if (req.op == Op::kQueueSize) reply(static_cast<int64_t>(n));
+      if (req.op == Op::kQueueEmpty) reply(n == 0);
+      if (req.op == Op::kQueueFull) reply(q.maxsize() > 0 && n >= q.maxsize());
       break;
     }
-    case Op::kQueueTaskDone: {
-      auto& q = Get<QueueObject>(req.object, Kind::kJoinableQueue);
-      if (q.unfinished <= 0) Fail("ValueError", "task_done() called too many times");
-      if (--q.unfinished == 0) q.cv.notify_all();
+    case Op::kQueueTaskDone:
+      if (!Get<QueueObject>(req.object, Kind::kJoinableQueue).queue->TaskDone()) {
+        Fail("ValueError", "task_done() called too many times");
+      }
       break;
-    }
-    case Op::kQueueJoin: {
-      auto& q = Get<QueueObject>(req.object, Kind::kJoinableQueue);
-      reply(WaitFor(q, req, lock, [&] { return q.unfinished == 0; }));
+    case Op::kQueueAttach:
+      // The reply carries the server's pid; ServeClient sends the memfd after it.
+      reply(static_cast<int64_t>(getpid()));
+      attach_fd_ = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).queue->fd();
       break;
-    }
 
     case Op::kDictSet: {
       auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
@@ -574,10 +587,13 @@ void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
       _exit(0);
     }
     Response r;
+    int attach_fd = -1;
     {
       std::unique_lock<std::mutex> lock(server.mu_);
       try {
+        server.attach_fd_ = -1;
         r = server.Handle(conn_id, req, lock);
+        attach_fd = std::exchange(server.attach_fd_, -1);
       } catch (const Failure& f) {
         r.ok = false;
         r.error_type = f.type;
@@ -591,6 +607,7 @@ void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
     if (req.oneway) continue;
     try {
       conn.send(r);
+      if (r.ok && attach_fd >= 0) SendFd(conn.fileno(), attach_fd);
     } catch (const Error&) {
       break;
     }

@@ -1,6 +1,8 @@
 #include "ipc/manager.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <mutex>
@@ -197,7 +199,11 @@ TEST(Manager, ServerKilledGivesErrorsNotHangs) {
   Manager manager;
   auto q = manager.Queue<int>();
   q.put(1);
+  const int server = static_cast<int>(syscall(SYS_pidfd_open, manager.pid(), 0));
   kill(manager.pid(), SIGKILL);
+  pollfd p{server, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 10000), 1);  // Dead (the kill is asynchronous).
+  close(server);
   EXPECT_THROW(q.get(5s), Error);
   EXPECT_THROW(q.qsize(), Error);
 }

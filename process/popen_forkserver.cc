@@ -17,52 +17,12 @@
 #include <map>
 
 #include "ipc/connection.h"
+#include "ipc/fd_passing.h"
 #include "process/popen.h"
 #include "sync/errors.h"
 
 namespace mp::internal {
 namespace {
-
-void SendFd(int socket, int fd) {
-  char byte = 'F';
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  while (sendmsg(socket, &msg, MSG_NOSIGNAL) < 0) {
-    if (errno != EINTR) throw_errno("forkserver: sendmsg");
-  }
-}
-
-int RecvFd(int socket) {
-  char byte;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  while ((n = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC)) < 0) {
-    if (errno != EINTR) throw_errno("forkserver: recvmsg");
-  }
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  if (n != 1 || cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) {
-    throw Error("forkserver: expected a descriptor");
-  }
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
-  return fd;
-}
 
 // The parent's side: one server per process (a forked child that uses the
 // forkserver starts its own, rather than sharing its parent's socket).

@@ -24,6 +24,11 @@ class SharedRegion {
   // Create maps `bytes` (rounded up to pages) of zeroed shared memory.
   // Throws mp::Error if the mapping fails.
   static std::shared_ptr<SharedRegion> Create(size_t bytes);
+  // CreateMemfd is Create backed by a memfd, so that a process that is not a
+  // fork of this one can map it too (given the descriptor, see fd()).
+  static std::shared_ptr<SharedRegion> CreateMemfd(size_t bytes);
+  // Attach maps the memfd `fd` (taking ownership of it).
+  static std::shared_ptr<SharedRegion> Attach(int fd);
 
   SharedRegion(const SharedRegion&) = delete;
   SharedRegion& operator=(const SharedRegion&) = delete;
@@ -31,11 +36,14 @@ class SharedRegion {
 
   void* data() const { return data_; }
   size_t size() const { return size_; }
+  // fd is the memfd behind the region, or -1 for an anonymous one.
+  int fd() const { return fd_; }
 
  private:
-  SharedRegion(void* data, size_t size) : data_(data), size_(size) {}
+  SharedRegion(void* data, size_t size, int fd) : data_(data), size_(size), fd_(fd) {}
   void* data_;
   size_t size_;
+  int fd_;
 };
 
 // SharedObject<T>: a T constructed in its own SharedRegion. Copies refer to the
@@ -49,11 +57,24 @@ class SharedObject {
  public:
   template <class... Args>
   static SharedObject Make(size_t extra_bytes, Args&&... args) {
+    return MakeIn(SharedRegion::Create(sizeof(T) + extra_bytes), std::forward<Args>(args)...);
+  }
+  // MakeIn constructs the T at the start of `region`.
+  template <class... Args>
+  static SharedObject MakeIn(std::shared_ptr<SharedRegion> region, Args&&... args) {
     SharedObject obj;
-    obj.region_ = SharedRegion::Create(sizeof(T) + extra_bytes);
+    obj.region_ = std::move(region);
     obj.object_ = new (obj.region_->data()) T(std::forward<Args>(args)...);
     return obj;
   }
+  // Attach uses the T another process constructed in `region`.
+  static SharedObject Attach(std::shared_ptr<SharedRegion> region) {
+    SharedObject obj;
+    obj.region_ = std::move(region);
+    obj.object_ = static_cast<T*>(obj.region_->data());
+    return obj;
+  }
+  const std::shared_ptr<SharedRegion>& region() const { return region_; }
 
   T* get() const { return object_; }
   T* operator->() const { return object_; }
