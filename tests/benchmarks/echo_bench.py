@@ -108,7 +108,7 @@ def measure(name, cmd):
 
 def main():
     servers = {
-        "floor (epoll, 1 process)": [os.path.join(BIN, "tests/benchmarks/epoll_echo"), "0"],
+        "floor (epoll 1 process)": [os.path.join(BIN, "tests/benchmarks/epoll_echo"), "0"],
         "python per-connection": [sys.executable, os.path.join(HERE, "python/echo_server.py"), "0"],
     }
     for mode in ["per-connection", "prefork", "prefork-async"]:
