@@ -205,9 +205,13 @@ TEST(EchoServerWorkers, KilledWorkerIsReplacedAndOthersKeepTheirConnections) {
   ASSERT_EQ(before.size(), 2u);
   kill(*before.begin(), SIGKILL);
   load.join();
+  // Only the dead worker's connections broke, each once (the load generator
+  // then reconnects, to the surviving or the replacement worker). Which
+  // worker accepted how many connections is up to the kernel, so all 16 may
+  // have been on the one killed.
   const long failures = Field(report, "failures");
-  EXPECT_GE(Field(report, "requests"), 16 * 3000 - 16 * 10) << report;
-  EXPECT_LT(failures, 16) << report;  // Only the dead worker's connections broke.
+  EXPECT_LE(failures, 16) << report;
+  EXPECT_EQ(Field(report, "requests") + failures, 16 * 3000) << report;
   // A replacement serves new clients.
   std::set<pid_t> after;
   for (int i = 0; i < 200 && after.size() != 2; ++i) {
