@@ -1,5 +1,9 @@
 #include "pool/pool.h"
 
+#include <map>
+#include <mutex>
+
+#include "pool/pool_core.h"
 #include "process/process.h"
 
 namespace mp {
@@ -31,6 +35,52 @@ void CallErrorCallback(const std::function<void(const Error&)>& callback,
   }
 }
 
+namespace {
+
+struct BackendRegistry {
+  std::mutex mu;
+  std::map<std::string, PoolBackendFactory> factories;  // guarded by mu
+  std::string default_name;                             // guarded by mu
+};
+
+BackendRegistry& Backends() {
+  static auto* registry = new BackendRegistry;  // never destroyed: used at exit
+  return *registry;
+}
+
+}  // namespace
+
+void RegisterPoolBackend(const std::string& name, PoolBackendFactory factory) {
+  std::lock_guard<std::mutex> lock(Backends().mu);
+  Backends().factories[name] = std::move(factory);
+}
+
+void SetDefaultPoolBackend(const std::string& name) {
+  std::lock_guard<std::mutex> lock(Backends().mu);
+  Backends().default_name = name;
+}
+
+std::unique_ptr<PoolBackend> MakePoolBackend(PoolOptions options) {
+  PoolBackendFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(Backends().mu);
+    const std::string& name =
+        options.start_method.empty() ? Backends().default_name : options.start_method;
+    auto it = Backends().factories.find(name);
+    if (it != Backends().factories.end()) {
+      factory = it->second;
+    } else if (name == "mpi") {
+      throw ProcessError(
+          "Pool: the 'mpi' start method needs //pool:mpi linked in and mp::mpi::init(argc, "
+          "argv) called first (pool/mpi_pool.h)");
+    }
+  }
+  if (factory) return factory(std::move(options));
+  return std::make_unique<PoolCore>(options.processes.value_or(cpu_count()),
+                                    std::move(options.initializer), options.maxtasksperchild,
+                                    options.start_method);
+}
+
 }  // namespace internal
 
 Pool::Pool() : Pool(PoolOptions{}) {}
@@ -38,9 +88,7 @@ Pool::Pool() : Pool(PoolOptions{}) {}
 Pool::Pool(int processes) : Pool(PoolOptions{.processes = processes}) {}
 
 Pool::Pool(PoolOptions options)
-    : core_(std::make_unique<internal::PoolCore>(options.processes.value_or(cpu_count()),
-                                                 std::move(options.initializer),
-                                                 options.maxtasksperchild, options.start_method)) {}
+    : core_(internal::MakePoolBackend(std::move(options))) {}
 
 Pool::~Pool() = default;
 

@@ -55,19 +55,11 @@
 #include <vector>
 
 #include "pool/async_result.h"
-#include "pool/pool_core.h"
+#include "pool/pool_backend.h"
 #include "pool/task.h"
+#include "process/process.h"
 
 namespace mp {
-
-// Keyword arguments of Pool. Python: Pool(processes, initializer, initargs,
-// maxtasksperchild, context).
-struct PoolOptions {
-  std::optional<int> processes;       // default cpu_count(); must be >= 1
-  std::function<void()> initializer;  // runs once in each worker (bind its arguments)
-  int maxtasksperchild = 0;           // 0: workers live as long as the pool
-  std::string start_method;           // "fork" or "forkserver"; empty: the default
-};
 
 // callbacks(cb, error_cb): pass as the first argument of apply_async,
 // map_async or starmap_async to have cb(result) or error_cb(error) called in
@@ -450,7 +442,7 @@ class Pool {
     return IMapIterator<R>(state);
   }
 
-  std::unique_ptr<internal::PoolCore> core_;
+  std::unique_ptr<internal::PoolBackend> core_;
 };
 
 }  // namespace mp

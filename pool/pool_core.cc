@@ -21,7 +21,7 @@ std::string WorkerPrefix(const std::string& method) {
 }  // namespace
 
 PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild,
-                   const std::string& start_method)
+                   const std::string& start_method, const std::string& worker_name_prefix)
     : processes_(processes),
       maxtasksperchild_(maxtasksperchild),
       initializer_(std::move(initializer)),
@@ -33,7 +33,10 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
         "Pool: the 'spawn' start method is not supported for pools yet; 'fork' and "
         "'forkserver' pools start their workers from a single-threaded launcher");
   }
-  const std::string prefix = WorkerPrefix(start_method.empty() ? get_start_method() : start_method);
+  const std::string prefix =
+      !worker_name_prefix.empty()
+          ? worker_name_prefix
+          : WorkerPrefix(start_method.empty() ? get_start_method() : start_method);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw_errno("eventfd");
   // The launcher is forked now, before this pool starts any thread.

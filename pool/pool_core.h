@@ -22,6 +22,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "ipc/byte_queue.h"
+#include "pool/pool_backend.h"
 #include "pool/task.h"
 #include "process/launcher.h"
 #include "process/process.h"
@@ -29,24 +30,19 @@
 
 namespace mp::internal {
 
-class PoolCore {
+class PoolCore : public PoolBackend {
  public:
-  using Done = std::function<void(Outcome&&)>;
-
+  // Workers are named `worker_name_prefix`-N; an empty prefix names them
+  // after the start method, as Python does ("ForkPoolWorker").
   PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild,
-           const std::string& start_method);
-  ~PoolCore();
+           const std::string& start_method, const std::string& worker_name_prefix = "");
+  ~PoolCore() override;
 
-  // Submit queues a task; `done` runs (on the outcome thread) when it ends.
-  // Throws mp::ValueError unless the pool is running.
-  void Submit(TaskEntry entry, void* function, std::string args, Done done);
-  void Close();
-  void Terminate();
-  // Join waits for every worker to end. mp::ProcessError unless closed or
-  // terminated first.
-  void Join();
-
-  int processes() const { return processes_; }
+  void Submit(TaskEntry entry, void* function, std::string args, Done done) override;
+  void Close() override;
+  void Terminate() override;
+  void Join() override;
+  int processes() const override { return processes_; }
 
  private:
   enum class State { kRun, kClose, kTerminate };

@@ -1,0 +1,66 @@
+// PoolBackend: what runs a Pool's tasks, behind mp::Pool's typed front.
+//
+// Internal to //pool (and the backends built on it). mp::Pool turns every
+// call into Submit(entry, function, args, done): `entry` decodes the
+// arguments, calls `function` and encodes the result (pool/task.h); `done`
+// receives the outcome. PoolCore runs tasks in local worker processes;
+// //pool:mpi's backend runs them on other MPI ranks and registers itself
+// under the start method "mpi", so //pool never depends on MPI.
+#ifndef POOL_POOL_BACKEND_H_
+#define POOL_POOL_BACKEND_H_
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "pool/task.h"
+
+namespace mp {
+
+// Keyword arguments of Pool. Python: Pool(processes, initializer, initargs,
+// maxtasksperchild, context).
+struct PoolOptions {
+  std::optional<int> processes;       // default cpu_count(); must be >= 1
+  std::function<void()> initializer;  // runs once in each worker (bind its arguments)
+  int maxtasksperchild = 0;           // 0: workers live as long as the pool
+  // "fork" or "forkserver"; "mpi" with //pool:mpi (pool/mpi_pool.h); empty:
+  // the default, which mp::mpi::init makes "mpi" under mpirun.
+  std::string start_method;
+};
+
+namespace internal {
+
+class PoolBackend {
+ public:
+  using Done = std::function<void(Outcome&&)>;
+
+  virtual ~PoolBackend() = default;
+  // Submit queues a task; `done` runs (on a pool thread) when it ends.
+  // Throws mp::ValueError unless the pool is running.
+  virtual void Submit(TaskEntry entry, void* function, std::string args, Done done) = 0;
+  virtual void Close() = 0;
+  virtual void Terminate() = 0;
+  // Join waits for every worker to end. mp::ProcessError unless closed or
+  // terminated first.
+  virtual void Join() = 0;
+  virtual int processes() const = 0;
+};
+
+using PoolBackendFactory = std::function<std::unique_ptr<PoolBackend>(PoolOptions)>;
+
+// RegisterPoolBackend makes pools whose start method is `name` run on the
+// backend `factory` builds. Call it before creating such a pool.
+void RegisterPoolBackend(const std::string& name, PoolBackendFactory factory);
+
+// SetDefaultPoolBackend names the backend of pools that give no start method
+// (a registered name, or "" for local workers).
+void SetDefaultPoolBackend(const std::string& name);
+
+// MakePoolBackend builds the backend `options` ask for.
+std::unique_ptr<PoolBackend> MakePoolBackend(PoolOptions options);
+
+}  // namespace internal
+}  // namespace mp
+
+#endif  // POOL_POOL_BACKEND_H_
