@@ -19,8 +19,8 @@ def _mpi_configure_impl(ctx):
         if compile.return_code != 0 or link.return_code != 0:
             have = False
         else:
-            includes = compile.stdout.split()
-            linkopts = link.stdout.split() + ["-lboost_mpi", "-lboost_serialization"]
+            includes = compile.stdout.strip().split(" ")
+            linkopts = link.stdout.strip().split(" ") + ["-lboost_mpi", "-lboost_serialization"]
     ctx.file("defs.bzl", "HAVE_MPI = %s\n" % ("True" if have else "False"))
 
     # `includes` must be paths inside the repository: link each directory in.

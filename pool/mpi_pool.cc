@@ -1,0 +1,329 @@
+#include "pool/mpi_pool.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/mpi/environment.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "pool/mpi_pool_core.h"
+#include "pool/mpi_protocol.h"
+#include "pool/pool_core.h"
+#include "process/context.h"
+#include "sync/errors.h"
+
+namespace mp::mpi {
+namespace {
+
+using internal::CodeRef;
+using internal::Outcome;
+using internal::OutcomeKind;
+using internal::PoolCore;
+using namespace internal::mpi;  // NOLINT: the protocol's vocabulary
+
+// Never destroyed by static destructors: the exit handler finalizes MPI.
+boost::mpi::environment* environment = nullptr;
+int the_rank = 0;
+int the_size = 1;
+pid_t init_pid = 0;
+constexpr int kConnectTimeoutMs = 60'000;
+
+std::string HostName() {
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  return name;
+}
+
+std::string RandomKey() {
+  std::random_device device;
+  std::string key;
+  for (int i = 0; i < 4; ++i) key += absl::StrCat(absl::Hex(device(), absl::kZeroPad8));
+  return key;
+}
+
+// Broadcasts rank 0's bytes to every rank.
+std::string Broadcast(std::string bytes) {
+  uint64_t size = bytes.size();
+  MPI_Bcast(&size, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  bytes.resize(size);
+  MPI_Bcast(bytes.data(), static_cast<int>(size), MPI_BYTE, 0, MPI_COMM_WORLD);
+  return bytes;
+}
+
+// A worker rank's loop: hosts the worker of each of rank 0's pools in turn
+// (a one-process local pool, so a crashing task takes only that process).
+class RankServer {
+ public:
+  explicit RankServer(int doorbell)
+      : doorbell_(doorbell), wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (wake_fd_ < 0) throw_errno("eventfd");
+  }
+  ~RankServer() { ::close(wake_fd_); }
+
+  // Serve returns when rank 0 says the program is exiting.
+  void Serve() {
+    Backoff backoff(std::chrono::milliseconds(5));
+    for (;;) {
+      bool progress = false;
+      while (std::optional<Message> message = TryReceive(0)) {
+        progress = true;
+        if (message->tag == kShutdown) {
+          EndPool(/*terminate=*/true);
+          return;
+        }
+        Handle(*message);
+      }
+      progress |= Flush();
+      if (closed_.load()) {
+        closer_.join();
+        closed_ = false;
+        pool_.reset();
+        Flush();
+        Post(kEnded, "");
+        progress = true;
+      }
+      if (progress) {
+        backoff.Reset();
+      } else {
+        backoff.Wait({wake_fd_, doorbell_});
+      }
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
+      if (!Drain(doorbell_)) {
+        // Rank 0's process is gone (mpirun normally ends the job first).
+        EndPool(/*terminate=*/true);
+        return;
+      }
+    }
+  }
+
+ private:
+  void Handle(const Message& message) {
+    switch (message.tag) {
+      case kStart: {
+        auto start = decode<StartMessage>(message.bytes);
+        std::function<void()> initializer;
+        if (start.initializer) {
+          initializer = reinterpret_cast<void (*)()>(internal::FindCode(*start.initializer));
+        }
+        pool_ = std::make_unique<PoolCore>(1, std::move(initializer), start.maxtasksperchild,
+                                           "fork", absl::StrCat("MpiPoolWorker-", the_rank));
+        break;
+      }
+      case kTasks:
+        for (WireTask& task : decode<std::vector<WireTask>>(message.bytes)) Run(std::move(task));
+        break;
+      case kClose:
+        closer_ = std::thread([this] {
+          pool_->Close();
+          pool_->Join();
+          closed_ = true;
+          Wake();
+        });
+        break;
+      case kTerminate:
+        EndPool(/*terminate=*/true);
+        Flush();
+        Post(kEnded, "");
+        break;
+      default:
+        break;
+    }
+  }
+
+  void Run(WireTask task) {
+    const uint64_t id = task.id;
+    auto done = [this, id](Outcome&& outcome) {
+      outcome.id = id;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        outbox_.push_back(std::move(outcome));
+      }
+      Wake();
+    };
+    try {
+      auto entry = reinterpret_cast<internal::TaskEntry>(Resolve(task.entry));
+      pool_->Submit(entry, Resolve(task.function), std::move(task.args), done);
+    } catch (const Error& e) {
+      Outcome outcome;
+      outcome.kind = OutcomeKind::kError;
+      outcome.type_name = internal::CurrentExceptionTypeName();
+      outcome.message = e.what();
+      done(std::move(outcome));
+    }
+  }
+
+  void* Resolve(const CodeRef& ref) {
+    auto key = std::make_pair(ref.object, ref.offset);
+    auto it = code_.find(key);
+    if (it == code_.end()) it = code_.emplace(key, internal::FindCode(ref)).first;
+    return it->second;
+  }
+
+  // EndPool ends the current pool's worker, if any.
+  void EndPool(bool terminate) {
+    if (!pool_) return;
+    if (terminate) pool_->Terminate();
+    if (closer_.joinable()) {
+      closer_.join();  // It called Join; Terminate makes that quick.
+      closed_ = false;
+    } else {
+      pool_->Join();
+    }
+    pool_.reset();
+  }
+
+  // Flush sends the outcomes gathered so far, in one message.
+  bool Flush() {
+    std::vector<Outcome> outcomes;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      outcomes.swap(outbox_);
+    }
+    if (outcomes.empty()) return false;
+    Post(kOutcomes, encode(outcomes));
+    return true;
+  }
+
+  // Post sends to rank 0 and rings its doorbell.
+  void Post(Tag tag, const std::string& bytes) {
+    Send(0, tag, bytes);
+    Ring(doorbell_);
+  }
+
+  void Wake() {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+
+  const int doorbell_;  // the liveness connection to rank 0
+  const int wake_fd_;   // eventfd: an outcome is in the outbox
+  std::unique_ptr<PoolCore> pool_;
+  std::thread closer_;
+  std::atomic<bool> closed_{false};
+  std::mutex mu_;
+  std::vector<Outcome> outbox_;  // guarded by mu_
+  absl::flat_hash_map<std::pair<std::string, uint64_t>, void*> code_;
+};
+
+// At rank 0's exit: release the worker ranks, then finalize MPI.
+void ShutdownJob() {
+  if (getpid() != init_pid || environment == nullptr) return;
+  Job& job = TheJob();
+  for (WorkerRank& worker : job.workers) {
+    if (!worker.alive) continue;
+    Send(worker.rank, kShutdown, "");
+    Ring(worker.liveness->fileno());
+  }
+  for (int rank : job.refused_ranks) Send(rank, kShutdown, "");
+  job.workers.clear();  // Closes the liveness connections.
+  delete environment;
+  environment = nullptr;
+}
+
+// Rank 0: greet the workers, check their binaries, take their liveness
+// connections.
+void InitRank0() {
+  Job& job = TheJob();
+  const std::string authkey = RandomKey();
+  Listener liveness("0.0.0.0:0", authkey);
+  const std::string& address = liveness.address();
+  Greeting greeting{internal::BuildId(), HostName() + address.substr(address.rfind(':')), authkey};
+  Broadcast(encode(greeting));
+  std::vector<Hello> accepted;
+  for (int i = 1; i < the_size; ++i) {
+    auto hello = decode<Hello>(Receive(MPI_ANY_SOURCE, kHello).bytes);
+    if (hello.same_binary) {
+      accepted.push_back(hello);
+      continue;
+    }
+    job.refused_ranks.push_back(hello.rank);
+    absl::StrAppend(&job.refusal, job.refusal.empty() ? "" : "; ", "MPI rank ", hello.rank, " (pid ",
+                    hello.pid, " on ", hello.host, ") runs a different binary: build id ",
+                    hello.build_id, ", rank 0 has ", greeting.build_id,
+                    "; every rank must run the same build");
+  }
+  // Each accepted rank now connects to the liveness listener.
+  for (size_t i = 0; i < accepted.size(); ++i) {
+    pollfd listening{liveness.fileno(), POLLIN, 0};
+    if (::poll(&listening, 1, kConnectTimeoutMs) != 1) {
+      throw ProcessError("mp::mpi::init: worker ranks did not connect to rank 0 at " +
+                         greeting.liveness_address + " within 60 s (is rank 0's host name " +
+                         "resolvable from the other hosts?)");
+    }
+    auto conn = std::make_unique<Connection>(liveness.accept());
+    const int rank = conn->recv<int>();
+    auto it = std::find_if(accepted.begin(), accepted.end(),
+                           [rank](const Hello& h) { return h.rank == rank; });
+    if (it == accepted.end()) throw ProcessError("mp::mpi::init: unexpected liveness connection");
+    job.workers.push_back(WorkerRank{rank, it->host, it->pid, std::move(conn), true});
+  }
+  std::sort(job.workers.begin(), job.workers.end(),
+            [](const WorkerRank& a, const WorkerRank& b) { return a.rank < b.rank; });
+}
+
+// A worker rank: answer rank 0, then serve. Returns when rank 0 exits.
+void RunWorkerRank() {
+  auto greeting = decode<Greeting>(Broadcast(""));
+  Hello hello;
+  hello.rank = the_rank;
+  hello.build_id = internal::BuildId();
+  hello.same_binary = hello.build_id == greeting.build_id;
+  hello.host = HostName();
+  hello.pid = getpid();
+  Send(0, kHello, encode(hello));
+  if (!hello.same_binary) {
+    // Refused: run nothing; wait for rank 0's exit.
+    Receive(0, kShutdown);
+    return;
+  }
+  // Held open until this process ends: rank 0 learns of our death by its EOF.
+  Connection liveness = Client(greeting.liveness_address, greeting.authkey);
+  liveness.send(the_rank);
+  RankServer(liveness.fileno()).Serve();
+}
+
+}  // namespace
+
+void init(int& argc, char**& argv) {
+  if (environment != nullptr) return;
+  mp::init(argc, argv);  // A spawned child runs its target there and exits.
+  environment = new boost::mpi::environment(argc, argv, boost::mpi::threading::serialized);
+  if (environment->thread_level() < boost::mpi::threading::serialized) {
+    throw ProcessError("mp::mpi::init: this MPI library does not provide MPI_THREAD_SERIALIZED");
+  }
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(MPI_COMM_WORLD, &the_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &the_size);
+  init_pid = getpid();
+  if (the_rank != 0) {
+    RunWorkerRank();
+    delete environment;
+    environment = nullptr;
+    std::fflush(nullptr);
+    std::exit(0);
+  }
+  if (the_size > 1) InitRank0();
+  std::atexit(&ShutdownJob);
+  internal::RegisterPoolBackend("mpi", [](PoolOptions options) -> std::unique_ptr<internal::PoolBackend> {
+    return std::make_unique<internal::mpi::MpiPoolCore>(options);
+  });
+  if (the_size > 1) internal::SetDefaultPoolBackend("mpi");
+}
+
+int rank() { return the_rank; }
+int size() { return the_size; }
+
+}  // namespace mp::mpi

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs mpi_pool_test under mpirun -np 3, three times:
+#  1. every Pool call (rank 0 runs the tests, ranks 1-2 are the workers);
+#  2. with --enable-recovery, a task kills its whole rank (RankDeath.*);
+#     mpirun itself then exits non-zero, so rank 0's gtest summary decides;
+#  3. ranks 1-2 run another build of the test (MPMD): refused (Refusal.*).
+set -uo pipefail
+test_bin=$1
+other_bin=$2
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export TMPDIR=${TEST_TMPDIR:-/tmp}
+mpirun=(mpirun --oversubscribe --bind-to none)
+failed=0
+
+run() {  # run NAME EXPECTED_SUMMARY MPIRUN_ARGS...
+  local name=$1 expected=$2
+  shift 2
+  local log="$TMPDIR/$name.log"
+  echo "=== $name: ${mpirun[*]} $*"
+  timeout -k 5 240 "${mpirun[@]}" "$@" >"$log" 2>&1
+  local rc=$?
+  cat "$log"
+  if ! grep -q "$expected" "$log" || grep -q '\[  FAILED  \]' "$log"; then
+    echo "=== $name: FAILED (mpirun exit $rc)"
+    failed=1
+  elif [ "$name" = main ] && [ $rc -ne 0 ]; then
+    echo "=== $name: FAILED (mpirun exit $rc)"
+    failed=1
+  else
+    echo "=== $name: ok"
+  fi
+}
+
+run main '\[  PASSED  \]' -np 3 "$test_bin" --gtest_filter='-RankDeath.*:Refusal.*'
+run rank_death '\[  PASSED  \] 1 test' --enable-recovery -np 3 "$test_bin" \
+  --gtest_filter='RankDeath.*'
+run refusal '\[  PASSED  \] 1 test' -np 1 "$test_bin" --gtest_filter='Refusal.*' : -np 2 "$other_bin"
+exit $failed
