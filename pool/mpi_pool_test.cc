@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <iostream>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -259,6 +260,7 @@ TEST(Refusal, DifferentBinaryIsRefused) {
     Pool pool;
     FAIL() << "an MPI pool started on ranks that run another binary";
   } catch (const ProcessError& e) {
+    std::cout << "refused as expected: " << e.what() << "\n";
     EXPECT_NE(std::string(e.what()).find("different binary"), std::string::npos) << e.what();
   }
   Pool local(PoolOptions{.processes = 1, .start_method = "fork"});

@@ -2,7 +2,7 @@
 # Runs mpi_pool_test under mpirun -np 3, three times:
 #  1. every Pool call (rank 0 runs the tests, ranks 1-2 are the workers);
 #  2. with --enable-recovery, a task kills its whole rank (RankDeath.*);
-#     mpirun itself then exits non-zero, so rank 0's gtest summary decides;
+#     rank 0's gtest summary decides (mpirun reports the dead rank itself);
 #  3. ranks 1-2 run another build of the test (MPMD): refused (Refusal.*).
 set -uo pipefail
 test_bin=$1
@@ -31,8 +31,14 @@ run() {  # run NAME EXPECTED_SUMMARY MPIRUN_ARGS...
   fi
 }
 
-run main '\[  PASSED  \]' -np 3 "$test_bin" --gtest_filter='-RankDeath.*:Refusal.*'
-run rank_death '\[  PASSED  \] 1 test' --enable-recovery -np 3 "$test_bin" \
+run main '\[  PASSED  \]' -np 3 "$test_bin" --gtest_color=no --gtest_filter='-RankDeath.*:Refusal.*'
+run rank_death '\[  PASSED  \] 1 test' --enable-recovery -np 3 "$test_bin" --gtest_color=no \
   --gtest_filter='RankDeath.*'
-run refusal '\[  PASSED  \] 1 test' -np 1 "$test_bin" --gtest_filter='Refusal.*' : -np 2 "$other_bin"
+run refusal '\[  PASSED  \] 1 test' -np 1 "$test_bin" --gtest_color=no --gtest_filter='Refusal.*' : -np 2 "$other_bin"
+# A clean exit: no rank, worker or helper of any run is left behind.
+if pgrep -f "$test_bin|$other_bin" >/dev/null; then
+  echo "=== processes left behind:"
+  pgrep -fa "$test_bin|$other_bin"
+  failed=1
+fi
 exit $failed
