@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(bazel-bootstrap g++ libabsl-dev libboost-dev libgtest-dev libgmock-dev
-          libbenchmark-dev libgflags-dev libcereal-dev libssl-dev python3 hyperfine bc gnuplot-nox)
+          libbenchmark-dev libgflags-dev libcereal-dev libssl-dev python3 hyperfine bc gnuplot-nox
+          # The MPI pool (//pool:mpi); everything else builds without these.
+          openmpi-bin libopenmpi-dev libboost-mpi-dev)
 
 usage() {
   echo "usage: $0 tour|test [extra bazel flags...]" >&2
