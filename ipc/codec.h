@@ -26,6 +26,7 @@
 #ifndef IPC_CODEC_H_
 #define IPC_CODEC_H_
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -99,12 +100,60 @@ std::string encode(const T& value) {
 // decode parses `bytes` as a T. Throws mp::Error if they are not exactly the
 // encoding of a T (truncated, trailing bytes, impossible lengths, bad variant
 // index, ...).
+// encode_span: the bytes of encode(std::vector<T>(items.begin(), items.end())),
+// without building that vector. Pool sends chunks of the caller's items so.
 template <class T>
-T decode(std::string_view bytes) {
+std::string encode_span(std::span<const T> items) {
+  static_assert(CannotSerialize<std::vector<T>>::value);
+  std::string out;
+  internal::OutputArchive archive(&out);
+  archive(cereal::make_size_tag(static_cast<cereal::size_type>(items.size())));
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+    out.reserve(out.size() + items.size_bytes());
+    // What cereal's vector does for arithmetic types: one block of bytes.
+    archive(cereal::binary_data(items.data(), items.size() * sizeof(T)));
+  } else {
+    for (const T& item : items) archive(item);
+  }
+  return out;
+}
+
+// decode_into: decodes the bytes of a std::vector<T> of exactly out.size()
+// elements into `out`, without a vector in between (Pool writes each chunk's
+// results straight into the caller's result). DecodeError otherwise.
+template <class T>
+void decode_into(std::string_view bytes, std::span<T> out) {
+  static_assert(CannotSerialize<std::vector<T>>::value);
+  internal::InputArchive archive(bytes);
+  try {
+    cereal::size_type size = 0;
+    archive(cereal::make_size_tag(size));
+    if (size != out.size()) {
+      throw internal::DecodeError("decode: expected " + std::to_string(out.size()) +
+                                  " elements, the bytes hold " + std::to_string(size));
+    }
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      archive(cereal::binary_data(out.data(), out.size() * sizeof(T)));
+    } else {
+      for (T& item : out) archive(item);
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw internal::DecodeError(std::string("decode: bytes are not a valid vector of ") +
+                                typeid(T).name() + ": " + e.what());
+  }
+  if (archive.remaining() != 0) {
+    throw internal::DecodeError("decode: " + std::to_string(archive.remaining()) +
+                                " bytes left over after a vector of " + typeid(T).name());
+  }
+}
+
+// decode_in_place decodes into an existing value, so strings and vectors in
+// it keep their capacity when a loop decodes into the same object again.
+template <class T>
+void decode_in_place(std::string_view bytes, T& value) {
   static_assert(CannotSerialize<T>::value);
-  static_assert(std::is_default_constructible_v<T>,
-                "mp: decoded types must be default-constructible");
-  T value{};
   internal::InputArchive archive(bytes);
   try {
     archive(value);
@@ -118,6 +167,14 @@ T decode(std::string_view bytes) {
     throw internal::DecodeError("decode: " + std::to_string(archive.remaining()) +
                                 " bytes left over after a " + typeid(T).name());
   }
+}
+
+template <class T>
+T decode(std::string_view bytes) {
+  static_assert(std::is_default_constructible_v<T>,
+                "mp: decoded types must be default-constructible");
+  T value{};
+  decode_in_place(bytes, value);
   return value;
 }
 

@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -75,6 +76,28 @@ TEST(Codec, RandomBytesOnlyEverThrowMpError) {
     } catch (const Error&) {
     }
   }
+}
+
+TEST(Codec, SpansEncodeLikeVectorsAndDecodeInPlace) {
+  const std::vector<int> ints{1, -2, 3, 40000};
+  EXPECT_EQ(encode_span(std::span<const int>(ints)), encode(ints));
+  EXPECT_EQ(encode_span(std::span<const int>(ints.data() + 1, 2)), encode(std::vector<int>{-2, 3}));
+  const std::vector<std::string> words{"a", "", "long word"};
+  EXPECT_EQ(encode_span(std::span<const std::string>(words)), encode(words));
+
+  std::vector<int> out(6, 0);
+  decode_into(encode(std::vector<int>{7, 8}), std::span<int>(out.data() + 2, 2));
+  EXPECT_EQ(out, (std::vector<int>{0, 0, 7, 8, 0, 0}));
+  std::vector<std::string> texts(3);
+  decode_into(encode(words), std::span<std::string>(texts));
+  EXPECT_EQ(texts, words);
+  // A count that differs from the destination's is an error, not an overrun.
+  EXPECT_THROW(decode_into(encode(std::vector<int>{1, 2, 3}), std::span<int>(out.data(), 2)), Error);
+  EXPECT_THROW(decode_into(std::string("\x01"), std::span<int>(out.data(), 1)), Error);
+
+  std::tuple<std::string, int> value{"a much longer string than the next one", 1};
+  decode_in_place(encode(std::tuple<std::string, int>{"short", 2}), value);
+  EXPECT_EQ(value, (std::tuple<std::string, int>{"short", 2}));
 }
 
 TEST(Codec, IsSerializableTrait) {

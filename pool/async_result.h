@@ -69,6 +69,13 @@ class ResultState {
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }
+  // Take moves the value out (or rethrows); for a result nobody else can
+  // see (Pool::map's own), so a big result is not copied on its way out.
+  V Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (error_) std::rethrow_exception(error_);
+    return std::move(*value_);
+  }
   bool successful() {
     std::lock_guard<std::mutex> lock(mu_);
     if (!ready_) throw ValueError("AsyncResult.successful: result is not ready");
@@ -110,6 +117,8 @@ class ResultState {
 
 }  // namespace internal
 
+class Pool;
+
 template <class R>
 class AsyncResult {
  public:
@@ -139,11 +148,22 @@ class AsyncResult {
   bool successful() const { return state_->successful(); }
 
  private:
+  friend class Pool;
+
   R unwrap() {
     if constexpr (std::is_void_v<R>) {
       state_->Get();
     } else {
       return state_->Get();
+    }
+  }
+  // take: get() for the only handle of a result, which it empties.
+  R take() {
+    state_->WaitUntil(std::nullopt);
+    if constexpr (std::is_void_v<R>) {
+      state_->Get();
+    } else {
+      return state_->Take();
     }
   }
   std::shared_ptr<State> state_;

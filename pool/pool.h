@@ -49,6 +49,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ranges>
+#include <span>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -231,7 +233,7 @@ class Pool {
   template <class F, class... Args>
     requires internal::PoolFunction<F>
   internal::ResultOf<F> apply(F func, Args&&... args) {
-    return apply_async(func, std::forward<Args>(args)...).get();
+    return apply_async(func, std::forward<Args>(args)...).take();  // Moved out, not copied.
   }
 
   // map_async applies func to every item, in chunks; the result keeps the
@@ -250,12 +252,12 @@ class Pool {
   template <class F, class Range>
     requires internal::PoolFunction<F>
   auto map(F func, const Range& items, size_t chunksize = 0) {
-    return map_async(func, items, chunksize).get();
+    return map_async(func, items, chunksize).take();  // Moved out, not copied.
   }
   template <class F, class T>
     requires internal::PoolFunction<F>
   auto map(F func, std::initializer_list<T> items, size_t chunksize = 0) {
-    return map_async(func, std::vector<T>(items), chunksize).get();
+    return map_async(func, std::vector<T>(items), chunksize).take();
   }
 
   // starmap: func(*args) for each tuple. Python: starmap.
@@ -267,7 +269,7 @@ class Pool {
   template <class F, class Range>
     requires internal::PoolFunction<F>
   auto starmap(F func, const Range& tuples, size_t chunksize = 0) {
-    return starmap_async(func, tuples, chunksize).get();
+    return starmap_async(func, tuples, chunksize).take();
   }
 
   // imap: results one by one, in order, as soon as each is ready
@@ -329,11 +331,19 @@ class Pool {
     }
   }
 
+  // Items returns the caller's items as a vector: the caller's own vector
+  // when it is one (no copy; chunks are encoded before map_async returns),
+  // otherwise a copy.
   template <class Item, class Range>
-  static std::vector<Item> Collect(const Range& items) {
-    std::vector<Item> out;
-    for (const auto& item : items) out.push_back(Item(item));
-    return out;
+  static decltype(auto) Items(const Range& items) {
+    if constexpr (std::is_same_v<Range, std::vector<Item>>) {
+      return (items);
+    } else {
+      std::vector<Item> out;
+      if constexpr (std::ranges::sized_range<const Range>) out.reserve(std::ranges::size(items));
+      for (const auto& item : items) out.push_back(Item(item));
+      return out;
+    }
   }
 
   size_t DefaultChunksize(size_t n) const {
@@ -349,8 +359,8 @@ class Pool {
                     std::function<void(size_t, size_t, internal::Outcome&&)> on_chunk) {
     for (size_t first = 0; first < items.size(); first += chunksize) {
       const size_t count = std::min(chunksize, items.size() - first);
-      std::vector<Item> chunk(items.begin() + first, items.begin() + first + count);
-      core_->Submit(&internal::CallChunk<Fn, kStar>, reinterpret_cast<void*>(fn), encode(chunk),
+      core_->Submit(&internal::CallChunk<Fn, kStar>, reinterpret_cast<void*>(fn),
+                    encode_span(std::span<const Item>(items.data() + first, count)),
                     [on_chunk, first, count](internal::Outcome&& outcome) {
                       on_chunk(first, count, std::move(outcome));
                     });
@@ -364,7 +374,7 @@ class Pool {
     using Item = std::conditional_t<kStar, typename internal::FunctionTraits<Fn>::ArgTuple,
                                     internal::FirstArg<F>>;
     using Out = std::conditional_t<std::is_void_v<R>, void, std::vector<internal::Stored<R>>>;
-    std::vector<Item> all = Collect<Item>(items);
+    decltype(auto) all = Items<Item>(items);
     auto state = MakeState<Out>(std::move(cbs));
     if (chunksize == 0) chunksize = DefaultChunksize(all.size());
     if (all.empty()) {
@@ -386,15 +396,22 @@ class Pool {
     gather->left = (all.size() + chunksize - 1) / chunksize;
     if constexpr (!std::is_void_v<R>) gather->values.resize(all.size());
     SubmitChunks<kStar>(+func, all, chunksize,
-                        [state, gather](size_t first, size_t, internal::Outcome&& outcome) {
+                        [state, gather](size_t first, size_t count, internal::Outcome&& outcome) {
                           std::exception_ptr error;
                           if (outcome.kind != internal::OutcomeKind::kOk) {
                             error = internal::OutcomeError(outcome);
                           } else if constexpr (!std::is_void_v<R>) {
                             try {
-                              auto chunk = decode<std::vector<R>>(outcome.payload);
-                              std::lock_guard<std::mutex> lock(gather->mu);
-                              std::move(chunk.begin(), chunk.end(), gather->values.begin() + first);
+                              if constexpr (std::is_same_v<R, bool>) {  // vector<bool>: no span
+                                auto chunk = decode<std::vector<R>>(outcome.payload);
+                                std::lock_guard<std::mutex> lock(gather->mu);
+                                std::copy(chunk.begin(), chunk.end(), gather->values.begin() + first);
+                              } else {
+                                // Chunks fill disjoint parts of `values`, sized
+                                // before any chunk was sent: no lock needed.
+                                decode_into(outcome.payload,
+                                            std::span(gather->values.data() + first, count));
+                              }
                             } catch (...) {
                               error = std::current_exception();
                             }
@@ -424,7 +441,7 @@ class Pool {
                                            bool ordered) {
     using R = internal::ResultOf<F>;
     static_assert(!std::is_void_v<R>, "imap needs a function that returns a value");
-    std::vector<internal::FirstArg<F>> all = Collect<internal::FirstArg<F>>(items);
+    decltype(auto) all = Items<internal::FirstArg<F>>(items);
     auto state = std::make_shared<internal::IMapState<R>>(all.size(), ordered);
     if (chunksize == 0) chunksize = 1;
     SubmitChunks<false>(+func, all, chunksize,

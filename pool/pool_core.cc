@@ -14,6 +14,21 @@ namespace {
 
 void ClearClaim(uint64_t* claim) { std::atomic_ref<uint64_t>(*claim).store(0); }
 
+// Encode encodes `value` into a buffer this thread reuses. A map's chunks are
+// hundreds of KiB: a fresh buffer for each would be fresh pages each time
+// (malloc serves such sizes with mmap, or trims them back to the kernel),
+// and page faults, not copying, would then bound a map's throughput. The
+// bytes are valid until this thread's next Encode.
+template <class T>
+std::string_view Encode(const T& value) {
+  constexpr size_t kKeep = size_t{16} << 20;  // beyond this, give memory back
+  thread_local std::string buffer;
+  if (buffer.capacity() > kKeep) std::string().swap(buffer);
+  buffer.clear();
+  encode_to(&buffer, value);
+  return buffer;
+}
+
 std::string WorkerPrefix(const std::string& method) {
   return method == "forkserver" ? "ForkServerPoolWorker" : "ForkPoolWorker";
 }
@@ -99,7 +114,7 @@ int PoolCore::WorkerMain(int slot) {
       outcome.type_name = CurrentExceptionTypeName();
       outcome.message = "unknown exception";
     }
-    outcomes_.Put(encode(outcome), std::nullopt);
+    outcomes_.Put(Encode(outcome), std::nullopt);
     ClearClaim(claim);
     if (maxtasksperchild_ > 0 && ++done >= maxtasksperchild_) return 3;  // Retire.
   }
@@ -113,7 +128,7 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
     if (state_ != State::kRun) throw ValueError("Pool not running");
     pending_.emplace(task.id, std::move(done));
   }
-  tasks_.Put(encode(task), std::nullopt);
+  tasks_.Put(Encode(task), std::nullopt);
 }
 
 void PoolCore::Finish(Outcome&& outcome) {
@@ -129,10 +144,13 @@ void PoolCore::Finish(Outcome&& outcome) {
 }
 
 void PoolCore::OutcomeLoop() {
+  // Both reused: their buffers keep their capacity from one outcome to the
+  // next (see Encode). The `done` functions only read the outcome.
   std::string item;
+  Outcome outcome;
   for (;;) {
     outcomes_.Get(&item, std::nullopt);
-    Outcome outcome = decode<Outcome>(item);
+    decode_in_place(item, outcome);
     if (outcome.id == 0) return;
     Finish(std::move(outcome));
   }
