@@ -32,7 +32,7 @@ struct Fd {
 // Copies with read/write when copy_file_range cannot (other filesystems,
 // special files).
 bool ReadWriteCopy(int in, int out, uint64_t offset, uint64_t length, uint64_t* done,
-                   ProgressQueue& progress) {
+                   ProgressQueue* progress) {
   std::vector<char> buf(1 << 20);
   uint64_t since_report = 0;
   while (*done < length) {
@@ -53,12 +53,12 @@ bool ReadWriteCopy(int in, int out, uint64_t offset, uint64_t length, uint64_t* 
     }
     *done += static_cast<uint64_t>(n);
     since_report += static_cast<uint64_t>(n);
-    if (since_report >= kReportEvery) {
-      progress.put(since_report);
+    if (progress != nullptr && since_report >= kReportEvery) {
+      progress->put(since_report);
       since_report = 0;
     }
   }
-  if (since_report > 0) progress.put(since_report);
+  if (progress != nullptr && since_report > 0) progress->put(since_report);
   return true;
 }
 
@@ -67,7 +67,9 @@ bool ReadWriteCopy(int in, int out, uint64_t offset, uint64_t length, uint64_t* 
 void UseProgressQueue(ProgressQueue* queue) { g_progress = queue; }
 
 TaskResult CopyRange(CopyTask task) {
-  ProgressQueue& progress = *g_progress;
+  // Ranges of big files report progress as they go; a whole (small) file's
+  // bytes are counted from its result, which saves a queue hand-over each.
+  ProgressQueue* progress = task.whole ? nullptr : g_progress;
   Fd in, out;
   in.fd = ::open(task.src.c_str(), O_RDONLY | O_CLOEXEC);
   if (in.fd < 0) return Fail(task.src, "open");
@@ -97,8 +99,8 @@ TaskResult CopyRange(CopyTask task) {
     if (n > 0) {
       done += static_cast<uint64_t>(n);
       since_report += static_cast<uint64_t>(n);
-      if (since_report >= kReportEvery) {
-        progress.put(since_report);
+      if (progress != nullptr && since_report >= kReportEvery) {
+        progress->put(since_report);
         since_report = 0;
       }
       continue;
@@ -114,7 +116,7 @@ TaskResult CopyRange(CopyTask task) {
     }
     return Fail(task.dst, "copy");
   }
-  if (since_report > 0) progress.put(since_report);
+  if (progress != nullptr && since_report > 0) progress->put(since_report);
   if (!kernel_copy && !ReadWriteCopy(in.fd, out.fd, task.offset, task.length, &done, progress)) {
     return Fail(task.dst, "copy");
   }
@@ -122,11 +124,17 @@ TaskResult CopyRange(CopyTask task) {
     if (::fchmod(out.fd, st.st_mode & 07777) != 0) return Fail(task.dst, "chmod");
     const timespec times[2] = {st.st_atim, st.st_mtim};
     if (::futimens(out.fd, times) != 0) return Fail(task.dst, "utimensat");
-    if (::unlink(task.dst.c_str()) != 0 && errno != ENOENT) return Fail(task.dst, "unlink");
     char proc_path[64];
     std::snprintf(proc_path, sizeof proc_path, "/proc/self/fd/%d", out.fd);
-    if (::linkat(AT_FDCWD, proc_path, AT_FDCWD, task.dst.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-      return Fail(task.dst, "link");
+    auto link = [&] {
+      return ::linkat(AT_FDCWD, proc_path, AT_FDCWD, task.dst.c_str(), AT_SYMLINK_FOLLOW) == 0;
+    };
+    // An outdated copy is replaced; the common case (a new file) costs no
+    // unlink.
+    if (!link()) {
+      if (errno != EEXIST) return Fail(task.dst, "link");
+      if (::unlink(task.dst.c_str()) != 0 && errno != ENOENT) return Fail(task.dst, "unlink");
+      if (!link()) return Fail(task.dst, "link");
     }
     return TaskResult{true, task.dst, "", done};
   }

@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -243,20 +245,30 @@ int main(int argc, char** argv) {
 
   // Results arrive on the pool's result thread; the main thread drains them.
   std::mutex mu;
-  std::vector<std::pair<size_t, TaskResult>> finished;
+  std::condition_variable all_arrived;
+  std::vector<std::pair<size_t, TaskResult>> finished;  // guarded by mu
+  size_t arrived = 0;                                   // guarded by mu
+  size_t expected = SIZE_MAX;  // guarded by mu; known once every task is submitted
+  // The main thread is woken only by the last result (and otherwise every
+  // 100 ms for the display): a wake-up per file would cost more than the copy.
+  auto Arrived = [&](size_t index, TaskResult r) {
+    bool last;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      finished.emplace_back(index, std::move(r));
+      last = ++arrived == expected;
+    }
+    if (last) all_arrived.notify_one();
+  };
   const uint64_t chunk = static_cast<uint64_t>(std::max<int64_t>(1, FLAGS_chunk_mib)) << 20;
   std::map<size_t, size_t> ranges_left;  // file index -> ranges not yet done
   std::map<size_t, bool> range_failed;
   size_t outstanding = 0;
   auto on_done = [&](size_t index) {
     return mp::callbacks(
-        [&, index](const TaskResult& r) {
-          std::lock_guard<std::mutex> lock(mu);
-          finished.emplace_back(index, r);
-        },
+        [&, index](const TaskResult& r) { Arrived(index, r); },
         [&, index](const mp::Error& e) {
-          std::lock_guard<std::mutex> lock(mu);
-          finished.emplace_back(index, TaskResult{false, todo[index]->rel.string(), e.what(), 0});
+          Arrived(index, TaskResult{false, todo[index]->rel.string(), e.what(), 0});
         });
   };
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -285,23 +297,30 @@ int main(int argc, char** argv) {
     }
   }
   pool.close();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    expected = outstanding;
+  }
 
   size_t copied = 0;
   while (outstanding > 0) {
-    try {
-      progress.AddBytes(progress_queue.get(std::chrono::milliseconds(100)));
-      while (true) progress.AddBytes(progress_queue.get_nowait());
-    } catch (const mp::Empty&) {
-    }
     std::vector<std::pair<size_t, TaskResult>> batch;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      // The timeout paces the progress display (big files' ranges report
+      // their bytes through the queue as they go).
+      std::unique_lock<std::mutex> lock(mu);
+      all_arrived.wait_for(lock, std::chrono::milliseconds(100), [&] { return arrived == expected; });
       batch.swap(finished);
+    }
+    try {
+      while (true) progress.AddBytes(progress_queue.get_nowait());
+    } catch (const mp::Empty&) {
     }
     for (auto& [index, r] : batch) {
       --outstanding;
       auto ranged = ranges_left.find(index);
       if (ranged == ranges_left.end()) {
+        progress.AddBytes(r.bytes);  // Whole files report their bytes here only.
         if (r.ok) {
           ++copied;
         } else {
