@@ -160,6 +160,26 @@ class Progress {
 
 }  // namespace
 
+// InterleaveFolders orders the files round-robin over their folders, so the
+// workers create files in different folders at once (creating two files in
+// one folder serializes on that folder's lock in the kernel).
+std::vector<size_t> InterleaveFolders(const std::vector<const FileEntry*>& files) {
+  std::map<fs::path, std::vector<size_t>> by_folder;
+  for (size_t i = 0; i < files.size(); ++i) by_folder[files[i]->rel.parent_path()].push_back(i);
+  std::vector<std::vector<size_t>*> left;
+  for (auto& [folder, indices] : by_folder) left.push_back(&indices);
+  std::vector<size_t> order;
+  order.reserve(files.size());
+  for (size_t k = 0; !left.empty(); ++k) {
+    std::erase_if(left, [&](std::vector<size_t>* indices) {
+      if (k >= indices->size()) return true;  // Emptied folders leave the round.
+      order.push_back((*indices)[k]);
+      return false;
+    });
+  }
+  return order;
+}
+
 int main(int argc, char** argv) {
   apps::Init(&argc, &argv,
              "mpcopy SRC DST [--jobs N] [--quiet] [--checksum] [--verify]: copy a folder tree with "
@@ -271,7 +291,8 @@ int main(int argc, char** argv) {
           Arrived(index, TaskResult{false, todo[index]->rel.string(), e.what(), 0});
         });
   };
-  for (size_t i = 0; i < todo.size(); ++i) {
+  std::vector<size_t> big;  // files copied in ranges
+  for (size_t i : InterleaveFolders(todo)) {
     const FileEntry& f = *todo[i];
     const fs::path target = dst / f.rel, tmp = TempName(target);
     if (f.size <= chunk) {
@@ -288,13 +309,24 @@ int main(int argc, char** argv) {
       continue;
     }
     ::close(fd);
-    for (uint64_t off = 0; off < f.size; off += chunk) {
+    big.push_back(i);
+  }
+  // Ranges go out round-robin over the big files, so that the workers copy
+  // different files at once: ranges of one file written side by side
+  // contend for that file's inode lock, and the copy is no faster than one
+  // worker's.
+  for (uint64_t off = 0; !big.empty(); off += chunk) {
+    std::erase_if(big, [&](size_t i) {
+      const FileEntry& f = *todo[i];
+      if (off >= f.size) return true;
+      const fs::path target = dst / f.rel, tmp = TempName(target);
       pool.apply_async(on_done(i), mpcopy::CopyRange,
                        CopyTask{(src / f.rel).string(), tmp.string(), target.string(), off,
                                 std::min(chunk, f.size - off), false});
       ++ranges_left[i];
       ++outstanding;
-    }
+      return false;
+    });
   }
   pool.close();
   {
