@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <ext/stdio_sync_filebuf.h>
 #include <iostream>
 
 #include "process/popen.h"
@@ -14,14 +15,18 @@
 namespace mp::internal {
 namespace {
 
-void FlushStandardStreams() {
-  std::cout.flush();
-  std::cerr.flush();
-  std::clog.flush();
-  std::fflush(nullptr);
+bool SyncedWithStdio(std::ostream& stream) {
+  return dynamic_cast<__gnu_cxx::stdio_sync_filebuf<char>*>(stream.rdbuf()) != nullptr;
 }
 
 }  // namespace
+
+void FlushStandardStreams() {
+  for (std::ostream* stream : {&std::cout, &std::cerr, &std::clog}) {
+    if (!SyncedWithStdio(*stream)) stream->flush();
+  }
+  std::fflush(nullptr);
+}
 
 void ArmDeathSignal(pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -60,7 +65,6 @@ void ChildMain(const ChildSetup& setup, const std::function<int()>& body) {
                  CurrentExceptionTypeName().c_str());
     code = 1;
   }
-  FlushStandardStreams();
   try {
     ExitCleanup();
   } catch (...) {

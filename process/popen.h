@@ -111,6 +111,15 @@ std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message);
 [[noreturn]] void ChildMain(const ChildSetup& setup, const std::function<int()>& body);
 // RunSpawnMessage checks the build id and calls the named target.
 int RunSpawnMessage(const SpawnMessage& message);
+// FlushStandardStreams flushes the C++ standard streams and every C stream,
+// before a fork (so the child does not print the parent's output again) and
+// at a child's exit. The C++ streams are flushed only when they buffer on
+// their own (after std::ios::sync_with_stdio(false)); synced with stdio, as by
+// default, their output is in stdout's buffer, which fflush covers. The point
+// is start-up time: every page a flush writes (a stream's state, its lock)
+// costs a page fault once a fork has made the page copy-on-write.
+void FlushStandardStreams();
+
 // ArmDeathSignal: SIGKILL this process when `parent` goes (daemons only);
 // exits at once if the parent is already gone.
 void ArmDeathSignal(pid_t parent);

@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <iostream>
 
 #include "process/popen.h"
 #include "sync/errors.h"
@@ -27,9 +26,7 @@ bool KernelHasPidfd() {
 
 std::shared_ptr<ChildState> LaunchFork(const ChildSetup& setup, const std::function<int()>& body) {
   // Flush first, so the child does not print the parent's buffered output again.
-  std::cout.flush();
-  std::cerr.flush();
-  std::fflush(nullptr);
+  FlushStandardStreams();
   // Without pidfds (Linux < 5.3), the sentinel is a pipe whose write end only
   // the child holds: it reads as EOF when the child ends.
   int fallback[2] = {-1, -1};
