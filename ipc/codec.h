@@ -118,14 +118,33 @@ std::string encode_span(std::span<const T> items) {
   return out;
 }
 
+namespace internal {
+// RunDecoder runs `load` on an archive over `bytes`: any failure becomes a
+// DecodeError naming `what`, and bytes left over are an error too.
+template <class Load>
+void RunDecoder(std::string_view bytes, const std::string& what, Load&& load) {
+  InputArchive archive(bytes);
+  try {
+    load(archive);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw DecodeError("decode: bytes are not a valid " + what + ": " + e.what());
+  }
+  if (archive.remaining() != 0) {
+    throw DecodeError("decode: " + std::to_string(archive.remaining()) +
+                      " bytes left over after a " + what);
+  }
+}
+}  // namespace internal
+
 // decode_into: decodes the bytes of a std::vector<T> of exactly out.size()
 // elements into `out`, without a vector in between (Pool writes each chunk's
 // results straight into the caller's result). DecodeError otherwise.
 template <class T>
 void decode_into(std::string_view bytes, std::span<T> out) {
   static_assert(CannotSerialize<std::vector<T>>::value);
-  internal::InputArchive archive(bytes);
-  try {
+  internal::RunDecoder(bytes, std::string("vector of ") + typeid(T).name(), [&](auto& archive) {
     cereal::size_type size = 0;
     archive(cereal::make_size_tag(size));
     if (size != out.size()) {
@@ -137,16 +156,7 @@ void decode_into(std::string_view bytes, std::span<T> out) {
     } else {
       for (T& item : out) archive(item);
     }
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw internal::DecodeError(std::string("decode: bytes are not a valid vector of ") +
-                                typeid(T).name() + ": " + e.what());
-  }
-  if (archive.remaining() != 0) {
-    throw internal::DecodeError("decode: " + std::to_string(archive.remaining()) +
-                                " bytes left over after a vector of " + typeid(T).name());
-  }
+  });
 }
 
 // decode_in_place decodes into an existing value, so strings and vectors in
@@ -154,19 +164,7 @@ void decode_into(std::string_view bytes, std::span<T> out) {
 template <class T>
 void decode_in_place(std::string_view bytes, T& value) {
   static_assert(CannotSerialize<T>::value);
-  internal::InputArchive archive(bytes);
-  try {
-    archive(value);
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw internal::DecodeError(std::string("decode: bytes are not a valid ") +
-                                typeid(T).name() + ": " + e.what());
-  }
-  if (archive.remaining() != 0) {
-    throw internal::DecodeError("decode: " + std::to_string(archive.remaining()) +
-                                " bytes left over after a " + typeid(T).name());
-  }
+  internal::RunDecoder(bytes, typeid(T).name(), [&](auto& archive) { archive(value); });
 }
 
 template <class T>

@@ -151,6 +151,13 @@ TaskResult CopyRange(CopyTask task) {
   return TaskResult{true, task.dst, "", done};
 }
 
+std::vector<TaskResult> CopyFiles(std::vector<CopyTask> tasks) {
+  std::vector<TaskResult> results;
+  results.reserve(tasks.size());
+  for (CopyTask& task : tasks) results.push_back(CopyRange(std::move(task)));
+  return results;
+}
+
 TaskResult FinishFile(const std::string& src, const std::string& tmp, const std::string& dst) {
   struct stat st;
   if (::stat(src.c_str(), &st) != 0) return Fail(src, "stat");

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "ipc/queue.h"
 
@@ -50,6 +51,10 @@ void UseProgressQueue(ProgressQueue* queue);
 // CopyRange copies the task's bytes (copy_file_range, else read/write),
 // reporting progress every few MiB. A whole-file task then finishes the file.
 TaskResult CopyRange(CopyTask task);
+
+// CopyFiles copies several whole small files in one task (CopyRange each):
+// one pool hand-over for many files, instead of one each.
+std::vector<TaskResult> CopyFiles(std::vector<CopyTask> tasks);
 
 // FinishFile gives `tmp` the mode and times of `src` and renames it to `dst`.
 TaskResult FinishFile(const std::string& src, const std::string& tmp, const std::string& dst);

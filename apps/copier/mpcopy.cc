@@ -160,20 +160,38 @@ class Progress {
 
 }  // namespace
 
-// InterleaveFolders orders the files round-robin over their folders, so the
-// workers create files in different folders at once (creating two files in
-// one folder serializes on that folder's lock in the kernel).
-std::vector<size_t> InterleaveFolders(const std::vector<const FileEntry*>& files) {
-  std::map<fs::path, std::vector<size_t>> by_folder;
-  for (size_t i = 0; i < files.size(); ++i) by_folder[files[i]->rel.parent_path()].push_back(i);
-  std::vector<std::vector<size_t>*> left;
-  for (auto& [folder, indices] : by_folder) left.push_back(&indices);
-  std::vector<size_t> order;
-  order.reserve(files.size());
+// Batches of small files (up to kBatchFiles files or kBatchBytes each, one
+// pool task each: a hand-over to a worker costs more than copying a small
+// file). A batch holds files of one folder, and batches go out round-robin
+// over the folders, so that the workers create files in different folders
+// at once (creating two files in one folder serializes on that folder's lock
+// in the kernel).
+constexpr size_t kBatchFiles = 32;
+constexpr uint64_t kBatchBytes = 8 << 20;
+
+std::vector<std::vector<size_t>> SmallFileBatches(const std::vector<const FileEntry*>& files,
+                                                  uint64_t small_limit) {
+  std::map<fs::path, std::vector<std::vector<size_t>>> by_folder;
+  std::map<fs::path, uint64_t> open_batch_bytes;
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (files[i]->size > small_limit) continue;
+    const fs::path folder = files[i]->rel.parent_path();
+    auto& batches = by_folder[folder];
+    uint64_t& bytes = open_batch_bytes[folder];
+    if (batches.empty() || batches.back().size() == kBatchFiles || bytes >= kBatchBytes) {
+      batches.emplace_back();
+      bytes = 0;
+    }
+    batches.back().push_back(i);
+    bytes += files[i]->size;
+  }
+  std::vector<std::vector<std::vector<size_t>>*> left;
+  for (auto& [folder, batches] : by_folder) left.push_back(&batches);
+  std::vector<std::vector<size_t>> order;
   for (size_t k = 0; !left.empty(); ++k) {
-    std::erase_if(left, [&](std::vector<size_t>* indices) {
-      if (k >= indices->size()) return true;  // Emptied folders leave the round.
-      order.push_back((*indices)[k]);
+    std::erase_if(left, [&](std::vector<std::vector<size_t>>* batches) {
+      if (k >= batches->size()) return true;  // Emptied folders leave the round.
+      order.push_back(std::move((*batches)[k]));
       return false;
     });
   }
@@ -291,17 +309,31 @@ int main(int argc, char** argv) {
           Arrived(index, TaskResult{false, todo[index]->rel.string(), e.what(), 0});
         });
   };
-  std::vector<size_t> big;  // files copied in ranges
-  for (size_t i : InterleaveFolders(todo)) {
-    const FileEntry& f = *todo[i];
-    const fs::path target = dst / f.rel, tmp = TempName(target);
-    if (f.size <= chunk) {
-      pool.apply_async(on_done(i), mpcopy::CopyRange, CopyTask{(src / f.rel).string(), tmp.string(),
-                                                               target.string(), 0, 0, true});
-      ++outstanding;
-      continue;
+  for (std::vector<size_t>& batch : SmallFileBatches(todo, chunk)) {
+    std::vector<mpcopy::CopyTask> tasks;
+    for (size_t i : batch) {
+      const fs::path target = dst / todo[i]->rel;
+      tasks.push_back({(src / todo[i]->rel).string(), TempName(target).string(), target.string(), 0,
+                       0, true});
     }
+    outstanding += batch.size();
+    pool.apply_async(mp::callbacks(
+                         [&, batch](const std::vector<TaskResult>& results) {
+                           for (size_t k = 0; k < batch.size(); ++k) Arrived(batch[k], results[k]);
+                         },
+                         [&, batch](const mp::Error& e) {
+                           for (size_t i : batch) {
+                             Arrived(i, TaskResult{false, todo[i]->rel.string(), e.what(), 0});
+                           }
+                         }),
+                     mpcopy::CopyFiles, std::move(tasks));
+  }
+  std::vector<size_t> big;  // files copied in ranges
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const FileEntry& f = *todo[i];
+    if (f.size <= chunk) continue;
     // A big file: a temporary of the final size, filled in ranges.
+    const fs::path target = dst / f.rel, tmp = TempName(target);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(f.size)) != 0) {
       errors.push_back({false, target.string(), std::string("create: ") + std::strerror(errno), 0});
