@@ -49,14 +49,14 @@ time_one() {  # time_one NAME TREE -> seconds
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 make_trees
-echo "tree,command,median_s,runs"
+echo "tree,command,median_s,runs,all_s"
 for tree in small big; do
   declare -A results=()
   for rep in $(seq 1 "$reps"); do
     for name in mpcopy cp python; do results[$name]+="$(time_one $name $tree) "; done
   done
   for name in mpcopy cp python; do
-    echo "$tree,$name,$(echo ${results[$name]} | tr ' ' '\n' | median),$reps"
+    echo "$tree,$name,$(echo ${results[$name]} | tr ' ' '\n' | median),$reps,$(echo ${results[$name]})"
   done
   unset results
 done
