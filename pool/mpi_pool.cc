@@ -79,6 +79,7 @@ class RankServer {
       bool progress = false;
       while (std::optional<Message> message = TryReceive(0)) {
         progress = true;
+        if (announced_ > 0) --announced_;
         if (message->tag == kShutdown) {
           EndPool(/*terminate=*/true);
           return;
@@ -96,16 +97,22 @@ class RankServer {
       }
       if (progress) {
         backoff.Reset();
+      } else if (announced_ == 0) {
+        // Nothing is on its way: sleep until rank 0 rings or an outcome is ready.
+        pollfd polls[2] = {{wake_fd_, POLLIN, 0}, {doorbell_, POLLIN, 0}};
+        ::poll(polls, 2, -1);
       } else {
         backoff.Wait({wake_fd_, doorbell_});
       }
       uint64_t count;
       [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
-      if (!Drain(doorbell_)) {
+      const int rings = Drain(doorbell_);
+      if (rings < 0) {
         // Rank 0's process is gone (mpirun normally ends the job first).
         EndPool(/*terminate=*/true);
         return;
       }
+      announced_ += rings;
     }
   }
 
@@ -197,10 +204,10 @@ class RankServer {
     return true;
   }
 
-  // Post sends to rank 0 and rings its doorbell.
+  // Post rings rank 0's doorbell and sends.
   void Post(Tag tag, const std::string& bytes) {
-    Send(0, tag, bytes);
     Ring(doorbell_);
+    Send(0, tag, bytes);
   }
 
   void Wake() {
@@ -210,6 +217,7 @@ class RankServer {
 
   const int doorbell_;  // the liveness connection to rank 0
   const int wake_fd_;   // eventfd: an outcome is in the outbox
+  int announced_ = 0;   // messages rank 0 rang for that have not arrived yet
   std::unique_ptr<PoolCore> pool_;
   std::thread closer_;
   std::atomic<bool> closed_{false};
@@ -224,8 +232,8 @@ void ShutdownJob() {
   Job& job = TheJob();
   for (WorkerRank& worker : job.workers) {
     if (!worker.alive) continue;
-    Send(worker.rank, kShutdown, "");
     Ring(worker.liveness->fileno());
+    Send(worker.rank, kShutdown, "");
   }
   for (int rank : job.refused_ranks) Send(rank, kShutdown, "");
   job.workers.clear();  // Closes the liveness connections.
@@ -285,8 +293,9 @@ void RunWorkerRank() {
   hello.pid = getpid();
   Send(0, kHello, encode(hello));
   if (!hello.same_binary) {
-    // Refused: run nothing; wait for rank 0's exit.
-    Receive(0, kShutdown);
+    // Refused: run nothing; wait for rank 0's exit (without spinning in MPI).
+    Backoff backoff(std::chrono::milliseconds(50));
+    while (!TryReceive(0)) backoff.Wait({});
     return;
   }
   // Held open until this process ends: rank 0 learns of our death by its EOF.

@@ -47,11 +47,13 @@
 // - mpirun prints its own "process rank N ... exited on signal 9" report
 //   and, with a dead rank, exits non-zero even when rank 0 returned 0.
 //
-// Waiting: Open MPI's blocking receive spins on a CPU. The ranks instead
-// probe and sleep in ppoll() with a backoff capped at 1 ms (5 ms for a rank
-// with no pool), so an idle pool costs next to no CPU, and a task that
-// arrives after a quiet spell may wait up to that long. An idle rank 0 with
-// no tasks in flight sleeps without a timeout.
+// Waiting: Open MPI's blocking receive spins on a CPU. Instead, whoever is
+// about to send an MPI message first rings the receiver's doorbell (a byte on
+// the liveness connection). A rank with no message announced and no send of
+// its own in progress sleeps in poll() with no timeout, so an idle pool, and
+// a pool whose tasks are all running, costs no CPU; while a message is
+// announced or a send is in progress it probes, sleeping in between with a
+// backoff from 10 us up to 1 ms (5 ms on worker ranks).
 //
 // Threads: MPI is initialized with MPI_THREAD_SERIALIZED; inside the library
 // one thread at a time calls MPI (rank 0's pool thread while a pool lives).

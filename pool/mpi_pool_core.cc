@@ -191,13 +191,15 @@ void MpiPoolCore::Run() {
     });
     if ((close_sent || terminate_sent) && all_ended) break;
 
-    const bool idle = state == State::kRun && queue_empty && sends_.empty() &&
-                      std::all_of(ranks_.begin(), ranks_.end(),
-                                  [](const RankState& r) { return r.in_flight.empty(); });
+    // Something is in transit while a send of ours is unfinished (it may need
+    // our progress) or a rank has rung for a message we have not received.
+    const bool in_transit = !sends_.empty() || std::any_of(ranks_.begin(), ranks_.end(), [](const RankState& r) {
+      return r.worker->alive && r.announced > 0;
+    });
     if (progress) {
       backoff.Reset();
-    } else if (idle) {
-      // Nothing can arrive over MPI: sleep until a task, close, or a death.
+    } else if (!in_transit) {
+      // Nothing is on its way: sleep until a task, a ring, close, or a death.
       std::vector<pollfd> polls;
       for (int fd : WaitFds()) polls.push_back({fd, POLLIN, 0});
       ::poll(polls.data(), polls.size(), -1);
@@ -266,9 +268,9 @@ bool MpiPoolCore::DispatchTasks() {
       if (wire.empty()) continue;
       Outgoing& out = sends_.emplace_back(
           Outgoing{rank.worker->rank, MPI_REQUEST_NULL, std::make_unique<std::string>(encode(wire))});
+      Ring(rank.worker->liveness->fileno());
       MPI_Isend(out.bytes->data(), static_cast<int>(out.bytes->size()), MPI_BYTE, out.rank, kTasks,
                 MPI_COMM_WORLD, &out.request);
-      Ring(rank.worker->liveness->fileno());
       sent = true;
     }
   }
@@ -282,6 +284,7 @@ bool MpiPoolCore::ReceiveMessages() {
     any = true;
     RankState* rank = Find(message->source);
     if (rank == nullptr || !rank->worker->alive) continue;
+    if (rank->announced > 0) --rank->announced;
     if (message->tag == kEnded) {
       rank->ended = true;
       continue;
@@ -308,9 +311,12 @@ bool MpiPoolCore::CheckLiveness() {
   bool any = false;
   for (RankState& rank : ranks_) {
     if (!rank.worker->alive) continue;
-    if (!Drain(rank.worker->liveness->fileno())) {
+    const int rings = Drain(rank.worker->liveness->fileno());
+    if (rings < 0) {
       RankLost(rank);
       any = true;
+    } else {
+      rank.announced += rings;
     }
   }
   return any;
@@ -327,8 +333,8 @@ void MpiPoolCore::RankLost(RankState& rank) {
 }
 
 void MpiPoolCore::Post(RankState& rank, Tag tag, const std::string& bytes) {
-  Send(rank.worker->rank, tag, bytes);
   Ring(rank.worker->liveness->fileno());
+  Send(rank.worker->rank, tag, bytes);
 }
 
 MpiPoolCore::RankState* MpiPoolCore::Find(int rank) {

@@ -75,6 +75,7 @@ class MpiPoolCore final : public PoolBackend {
     WorkerRank* worker;
     std::deque<uint64_t> in_flight;
     bool ended = false;
+    int announced = 0;         // messages rung for but not yet received
     Clock::time_point mark;    // when the rank last began or finished work
     double task_seconds = 0;   // moving average of a task's time on the rank
   };

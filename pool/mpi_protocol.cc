@@ -54,17 +54,28 @@ Message Receive(int source, Tag tag) {
 
 void Ring(int fd) {
   const char ring = 1;
-  // A full socket buffer means rings are already waiting: nothing lost.
-  [[maybe_unused]] ssize_t n = ::send(fd, &ring, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  for (;;) {
+    if (::send(fd, &ring, 1, MSG_NOSIGNAL) == 1) return;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return;  // The peer is gone.
+    // A full buffer (the peer is busy): wait for room, as a blocking send would.
+    pollfd writable{fd, POLLOUT, 0};
+    ::poll(&writable, 1, -1);
+  }
 }
 
-bool Drain(int fd) {
+int Drain(int fd) {
   char rings[256];
+  int total = 0;
   for (;;) {
     const ssize_t n = ::recv(fd, rings, sizeof rings, MSG_DONTWAIT);
-    if (n > 0) continue;
-    if (n == 0) return false;
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    if (n > 0) {
+      total += static_cast<int>(n);
+      continue;
+    }
+    if (n == 0) return -1;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? total : -1;
   }
 }
 

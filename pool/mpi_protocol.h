@@ -98,17 +98,18 @@ Message Receive(int source, Tag tag);
 
 // Doorbells. Each worker rank holds a TCP connection to rank 0 (opened by
 // mp::mpi::init) that tells rank 0 when the rank's process is gone (EOF).
-// It doubles as a doorbell: after each MPI message a byte is written to it,
-// so a receiver asleep in ppoll() wakes at once instead of at its next
-// backoff step.
+// It doubles as a doorbell: a byte is written to it before each MPI message,
+// so the receiver knows how many messages are on their way. With none
+// announced (and no send of its own in progress) it sleeps in poll() with no
+// timeout; otherwise it probes, with Backoff, until they have arrived.
 void Ring(int fd);
-// Drain reads the rings so far; false once the peer is gone.
-bool Drain(int fd);
+// Drain reads the rings so far and returns how many; -1 once the peer is gone.
+int Drain(int fd);
 
-// Backoff paces a loop that waits for MPI messages. Open MPI has no receive
-// that sleeps: a blocking MPI_Recv spins in its progress engine and, on a
-// machine with fewer cores than ranks, takes the CPU from the ranks doing
-// the work. So waiting loops probe, then sleep in ppoll() on their own
+// Backoff paces a loop that waits for announced MPI messages. Open MPI has
+// no receive that sleeps: a blocking MPI_Recv spins in its progress engine
+// and, on a machine with fewer cores than ranks, takes the CPU from the ranks
+// doing the work. So waiting loops probe, then sleep in ppoll() on their own
 // descriptors (which wake them at once) for a time that doubles from 10 us
 // up to `max_sleep`; any progress resets it.
 class Backoff {
