@@ -72,8 +72,9 @@ class RankServer {
   }
   ~RankServer() { ::close(wake_fd_); }
 
-  // Serve returns when rank 0 says the program is exiting.
-  void Serve() {
+  // Serve returns when rank 0 says the program is exiting: whether to call
+  // MPI_Finalize (not after a rank died; see ShutdownJob).
+  bool Serve() {
     Backoff backoff(std::chrono::milliseconds(5));
     for (;;) {
       bool progress = false;
@@ -82,7 +83,7 @@ class RankServer {
         if (announced_ > 0) --announced_;
         if (message->tag == kShutdown) {
           EndPool(/*terminate=*/true);
-          return;
+          return message->bytes.empty() || decode<bool>(message->bytes);
         }
         Handle(*message);
       }
@@ -106,13 +107,16 @@ class RankServer {
       }
       uint64_t count;
       [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
-      const int rings = Drain(doorbell_);
-      if (rings < 0) {
-        // Rank 0's process is gone (mpirun normally ends the job first).
+      bool closed;
+      announced_ += Drain(doorbell_, &closed);
+      // Rank 0 closes the connection at its exit, right after it rang for
+      // the shutdown message: take what it announced first. With nothing
+      // announced, its process is gone (mpirun normally ends the job first).
+      rank0_gone_ |= closed;
+      if (rank0_gone_ && announced_ == 0) {
         EndPool(/*terminate=*/true);
-        return;
+        return false;
       }
-      announced_ += rings;
     }
   }
 
@@ -218,6 +222,7 @@ class RankServer {
   const int doorbell_;  // the liveness connection to rank 0
   const int wake_fd_;   // eventfd: an outcome is in the outbox
   int announced_ = 0;   // messages rank 0 rang for that have not arrived yet
+  bool rank0_gone_ = false;
   std::unique_ptr<PoolCore> pool_;
   std::thread closer_;
   std::atomic<bool> closed_{false};
@@ -226,18 +231,23 @@ class RankServer {
   absl::flat_hash_map<std::pair<std::string, uint64_t>, void*> code_;
 };
 
-// At rank 0's exit: release the worker ranks, then finalize MPI.
+// At rank 0's exit: release the worker ranks, then finalize MPI. Not after
+// a rank died: Open MPI 4.1's MPI_Finalize waits for every rank of the job,
+// dead ones included, and would never return; the survivors then exit
+// without it (and mpirun says so).
 void ShutdownJob() {
   if (getpid() != init_pid || environment == nullptr) return;
   Job& job = TheJob();
+  const bool finalize = std::all_of(job.workers.begin(), job.workers.end(),
+                                    [](const WorkerRank& w) { return w.alive; });
   for (WorkerRank& worker : job.workers) {
     if (!worker.alive) continue;
     Ring(worker.liveness->fileno());
-    Send(worker.rank, kShutdown, "");
+    Send(worker.rank, kShutdown, encode(finalize));
   }
-  for (int rank : job.refused_ranks) Send(rank, kShutdown, "");
+  for (int rank : job.refused_ranks) Send(rank, kShutdown, encode(finalize));
   job.workers.clear();  // Closes the liveness connections.
-  delete environment;
+  if (finalize) delete environment;
   environment = nullptr;
 }
 
@@ -282,8 +292,9 @@ void InitRank0() {
             [](const WorkerRank& a, const WorkerRank& b) { return a.rank < b.rank; });
 }
 
-// A worker rank: answer rank 0, then serve. Returns when rank 0 exits.
-void RunWorkerRank() {
+// A worker rank: answer rank 0, then serve. Returns when rank 0 exits:
+// whether to call MPI_Finalize.
+bool RunWorkerRank() {
   auto greeting = decode<Greeting>(Broadcast(""));
   Hello hello;
   hello.rank = the_rank;
@@ -295,13 +306,15 @@ void RunWorkerRank() {
   if (!hello.same_binary) {
     // Refused: run nothing; wait for rank 0's exit (without spinning in MPI).
     Backoff backoff(std::chrono::milliseconds(50));
-    while (!TryReceive(0)) backoff.Wait({});
-    return;
+    for (;;) {
+      if (std::optional<Message> message = TryReceive(0)) return decode<bool>(message->bytes);
+      backoff.Wait({});
+    }
   }
   // Held open until this process ends: rank 0 learns of our death by its EOF.
   Connection liveness = Client(greeting.liveness_address, greeting.authkey);
   liveness.send(the_rank);
-  RankServer(liveness.fileno()).Serve();
+  return RankServer(liveness.fileno()).Serve();
 }
 
 }  // namespace
@@ -318,8 +331,7 @@ void init(int& argc, char**& argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &the_size);
   init_pid = getpid();
   if (the_rank != 0) {
-    RunWorkerRank();
-    delete environment;
+    if (RunWorkerRank()) delete environment;
     environment = nullptr;
     std::fflush(nullptr);
     std::exit(0);

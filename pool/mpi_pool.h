@@ -44,8 +44,9 @@
 //   opened by init()); when it closes, rank 0 fails that rank's in-flight
 //   tasks with mp::WorkerLostError and the pool goes on with the other ranks.
 //   When no rank is left, remaining tasks fail the same way.
-// - mpirun prints its own "process rank N ... exited on signal 9" report
-//   and, with a dead rank, exits non-zero even when rank 0 returned 0.
+// - Open MPI 4.1's MPI_Finalize waits for every rank, dead ones included,
+//   and never returns after a death. So after a rank died, the surviving
+//   ranks exit without calling it, and mpirun reports that they did.
 //
 // Waiting: Open MPI's blocking receive spins on a CPU. Instead, whoever is
 // about to send an MPI message first rings the receiver's doorbell (a byte on

@@ -311,12 +311,11 @@ bool MpiPoolCore::CheckLiveness() {
   bool any = false;
   for (RankState& rank : ranks_) {
     if (!rank.worker->alive) continue;
-    const int rings = Drain(rank.worker->liveness->fileno());
-    if (rings < 0) {
+    bool closed;
+    rank.announced += Drain(rank.worker->liveness->fileno(), &closed);
+    if (closed) {
       RankLost(rank);
       any = true;
-    } else {
-      rank.announced += rings;
     }
   }
   return any;

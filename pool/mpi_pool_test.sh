@@ -27,10 +27,13 @@ run() {  # run NAME EXPECTED_SUMMARY MPIRUN_ARGS...
   shift 2
   local log="$TMPDIR/$name.log"
   echo "=== $name: ${mpirun[*]} $*"
-  timeout -k 5 240 "${mpirun[@]}" "$@" >"$log" 2>&1
+  timeout -k 5 120 "${mpirun[@]}" "$@" >"$log" 2>&1
   local rc=$?
   cat "$log"
-  if ! grep -q "$expected" "$log" || grep -q '\[  FAILED  \]' "$log"; then
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+    echo "=== $name: FAILED (did not finish in 120 s)"
+    failed=1
+  elif ! grep -q "$expected" "$log" || grep -q '\[  FAILED  \]' "$log"; then
     echo "=== $name: FAILED (mpirun exit $rc)"
     failed=1
   elif [ "$name" = main ] && [ $rc -ne 0 ]; then

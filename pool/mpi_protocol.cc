@@ -64,18 +64,19 @@ void Ring(int fd) {
   }
 }
 
-int Drain(int fd) {
+int Drain(int fd, bool* closed) {
   char rings[256];
   int total = 0;
+  *closed = false;
   for (;;) {
     const ssize_t n = ::recv(fd, rings, sizeof rings, MSG_DONTWAIT);
     if (n > 0) {
       total += static_cast<int>(n);
       continue;
     }
-    if (n == 0) return -1;
-    if (errno == EINTR) continue;
-    return errno == EAGAIN || errno == EWOULDBLOCK ? total : -1;
+    if (n < 0 && errno == EINTR) continue;
+    *closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    return total;
   }
 }
 

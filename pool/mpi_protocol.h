@@ -103,8 +103,9 @@ Message Receive(int source, Tag tag);
 // announced (and no send of its own in progress) it sleeps in poll() with no
 // timeout; otherwise it probes, with Backoff, until they have arrived.
 void Ring(int fd);
-// Drain reads the rings so far and returns how many; -1 once the peer is gone.
-int Drain(int fd);
+// Drain reads the rings so far and returns how many; *closed tells whether
+// the peer has gone (its last rings may come just before that).
+int Drain(int fd, bool* closed);
 
 // Backoff paces a loop that waits for announced MPI messages. Open MPI has
 // no receive that sleeps: a blocking MPI_Recv spins in its progress engine
