@@ -6,7 +6,9 @@ long-lived connections; (b) 8 clients x 500 connections of one round trip;
 (c) 1,000 concurrent connections x 50 round trips. Reports requests/s,
 p50/p99, server CPU seconds per 10,000 requests (server and children, from
 /proc), and the peak number of server processes and their total RSS.
-Usage: echo_bench.py [--quick] BAZEL_BIN_DIR
+Usage: echo_bench.py [--quick] [--reps=N] [--servers=NAME,NAME] BAZEL_BIN_DIR
+--reps: run every scenario N times (a row each); --servers: only these
+(floor, python, per-connection, prefork, prefork-async).
 """
 import os
 import subprocess
@@ -16,6 +18,9 @@ import time
 
 QUICK = "--quick" in sys.argv
 BIN = [a for a in sys.argv[1:] if not a.startswith("--")][0]
+OPTIONS = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith("--") and "=" in a)
+REPS = int(OPTIONS.get("reps", "1"))
+ONLY = set(OPTIONS["servers"].split(",")) if "servers" in OPTIONS else None
 HERE = os.path.dirname(os.path.abspath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
 SCENARIOS = {
@@ -112,18 +117,23 @@ def measure(name, cmd):
 
 
 def main():
+    # short name (for --servers) -> report name, command
     servers = {
-        "floor (epoll 1 process)": [os.path.join(BIN, "tests/benchmarks/epoll_echo"), "0"],
-        "python per-connection": [sys.executable, os.path.join(HERE, "python/echo_server.py"), "0"],
+        "floor": ("floor (epoll 1 process)", [os.path.join(BIN, "tests/benchmarks/epoll_echo"), "0"]),
+        "python": ("python per-connection",
+                   [sys.executable, os.path.join(HERE, "python/echo_server.py"), "0"]),
     }
     for mode in ["per-connection", "prefork", "prefork-async"]:
-        servers[f"server --mode={mode}"] = [os.path.join(BIN, "apps/echo_server/server"), f"--mode={mode}",
-                                            "--port=0", "--max_clients=2000"]
+        servers[mode] = (f"server --mode={mode}", [os.path.join(BIN, "apps/echo_server/server"),
+                                                  f"--mode={mode}", "--port=0", "--max_clients=2000"])
     print("server,scenario,rps,p50_us,p99_us,failures,cpu_s_per_10k,peak_processes,peak_rss_mib")
-    for name, cmd in servers.items():
-        for scenario, r in measure(name, cmd).items():
-            print(f"{name},{scenario},{r['rps']:.0f},{r['p50_us']:.0f},{r['p99_us']:.0f},{r['failures']},"
-                  f"{r['cpu_s_per_10k']:.3f},{r['peak_processes']},{r['peak_rss_mib']:.1f}", flush=True)
+    for short, (name, cmd) in servers.items():
+        if ONLY is not None and short not in ONLY:
+            continue
+        for _ in range(REPS):
+            for scenario, r in measure(name, cmd).items():
+                print(f"{name},{scenario},{r['rps']:.0f},{r['p50_us']:.0f},{r['p99_us']:.0f},{r['failures']},"
+                      f"{r['cpu_s_per_10k']:.3f},{r['peak_processes']},{r['peak_rss_mib']:.1f}", flush=True)
 
 
 if __name__ == "__main__":
