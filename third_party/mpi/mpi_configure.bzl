@@ -4,13 +4,15 @@
 (HAVE_MPI), and @mpi//:mpi is a cc_library with their compile and link
 flags, taken from `mpicxx --showme`. Without them HAVE_MPI is False and the
 targets declared through //third_party/mpi:rules.bzl do not exist, so
-`bazel test //...` builds and tests everything else.
+`bazel test //...` builds and tests everything else. MP_WITHOUT_MPI=1 in
+the environment of a bazel command builds as if MPI were not installed (how
+the optional path is checked on a machine that has it).
 """
 
 def _mpi_configure_impl(ctx):
     mpicxx = ctx.which("mpicxx")
     boost_mpi = ctx.path("/usr/include/boost/mpi.hpp")
-    have = mpicxx != None and boost_mpi.exists
+    have = mpicxx != None and boost_mpi.exists and ctx.os.environ.get("MP_WITHOUT_MPI", "") != "1"
     includes = []
     linkopts = []
     if have:
@@ -44,6 +46,6 @@ cc_library(
 mpi_configure = repository_rule(
     implementation = _mpi_configure_impl,
     # Re-run when the packages come or go (e.g. after `apt-get install`).
-    environ = ["PATH"],
+    environ = ["PATH", "MP_WITHOUT_MPI"],
     local = True,
 )
