@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "pool/mpi_pool.h"
 #include "pool/pool.h"
+#include "pool/test_tasks.h"
 #include "tests/test_util.h"
 
 #ifdef MP_OTHER_BUILD
@@ -37,25 +38,9 @@ using namespace std::chrono_literals;
 // rank; a rank's local worker inherits the value).
 const pid_t rank_pid = getpid();
 
-int Square(int x) { return x * x; }
-int Add(int a, int b) { return a + b; }
-std::string Greet(std::string name) { return "hello " + name; }
-void Nothing() {}
+using namespace test_tasks;  // NOLINT: Square, Add, Fail, CrashOn, ...
+
 int MyRank(int) { return mpi::rank(); }
-int MyPid(int) { return getpid(); }
-std::string WorkerName(int) { return current_process().name(); }
-int Fail(int x) {
-  if (x == 3) throw ValueError("three is bad");
-  return x;
-}
-int CrashOn(int x) {
-  if (x == 5) raise(SIGKILL);
-  return x;
-}
-int SleepMs(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  return ms;
-}
 int KillRankOn(int x) {
   if (x == 7) kill(rank_pid, SIGKILL);
   std::this_thread::sleep_for(20ms);  // The rank's death reaches us too.

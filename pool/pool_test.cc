@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "pool/test_tasks.h"
 #include "tests/test_util.h"
 
 namespace mp {
@@ -19,24 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-int Square(int x) { return x * x; }
-int Add(int a, int b) { return a + b; }
-std::string Greet(std::string name) { return "hello " + name; }
-int MyPid(int) { return getpid(); }
-std::string WorkerName(int) { return current_process().name(); }
-void Nothing() {}
-int Fail(int x) {
-  if (x == 3) throw ValueError("three is bad");
-  return x;
-}
-int CrashOn(int x) {
-  if (x == 5) raise(SIGKILL);
-  return x;
-}
-int SleepThenReturn(int ms) {
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  return ms;
-}
+using namespace test_tasks;  // NOLINT: Square, Add, Fail, CrashOn, ...
 
 int g_initialized = 0;
 int ReadInitialized(int) { return g_initialized; }
@@ -85,10 +69,10 @@ TEST(Pool, ImapInOrderAndImapUnorderedComplete) {
   Pool pool(2);
   std::vector<int> xs{30, 1, 20, 2, 10, 3};
   std::vector<int> ordered;
-  for (int y : pool.imap(SleepThenReturn, xs)) ordered.push_back(y);
+  for (int y : pool.imap(SleepMs, xs)) ordered.push_back(y);
   EXPECT_EQ(ordered, xs);
   std::multiset<int> unordered;
-  for (int y : pool.imap_unordered(SleepThenReturn, xs)) unordered.insert(y);
+  for (int y : pool.imap_unordered(SleepMs, xs)) unordered.insert(y);
   EXPECT_EQ(unordered, std::multiset<int>(xs.begin(), xs.end()));
   auto it = pool.imap(Square, std::vector<int>{4}, 1);
   EXPECT_EQ(it.next(10s), 16);
@@ -138,7 +122,7 @@ TEST(Pool, CallbacksRunInThisProcess) {
 
 TEST(Pool, GetTimeoutAndSuccessfulBeforeReady) {
   Pool pool(1);
-  auto r = pool.apply_async(SleepThenReturn, 300);
+  auto r = pool.apply_async(SleepMs, 300);
   EXPECT_THROW(r.get(10ms), TimeoutError);
   EXPECT_THROW(r.successful(), ValueError);
   EXPECT_FALSE(r.wait(1ms));
@@ -179,7 +163,7 @@ TEST(Pool, DeadWorkerFailsOnlyItsTaskAndPoolGoesOn) {
 TEST(Pool, WorkerKilledFromOutsideMidTask) {
   Pool pool(1);
   auto victim_pid = pool.apply(MyPid, 0);
-  auto slow = pool.apply_async(SleepThenReturn, 5000);
+  auto slow = pool.apply_async(SleepMs, 5000);
   std::this_thread::sleep_for(100ms);  // Let the worker take the task: no signal for "taken".
   kill(victim_pid, SIGKILL);
   EXPECT_THROW(slow.get(20s), WorkerLostError);
@@ -189,7 +173,7 @@ TEST(Pool, WorkerKilledFromOutsideMidTask) {
 TEST(Pool, CloseJoinAndMisuse) {
   Pool pool(2);
   EXPECT_THROW(pool.join(), ProcessError);
-  auto r = pool.apply_async(SleepThenReturn, 50);
+  auto r = pool.apply_async(SleepMs, 50);
   pool.close();
   EXPECT_THROW(pool.apply_async(Square, 1), ValueError);
   pool.join();
@@ -199,7 +183,7 @@ TEST(Pool, CloseJoinAndMisuse) {
 TEST(Pool, TerminateWhileTasksRun) {
   Pool pool(2);
   std::vector<AsyncResult<int>> rs;
-  for (int i = 0; i < 10; ++i) rs.push_back(pool.apply_async(SleepThenReturn, 2000));
+  for (int i = 0; i < 10; ++i) rs.push_back(pool.apply_async(SleepMs, 2000));
   pool.terminate();
   pool.join();
   for (auto& r : rs) EXPECT_THROW(r.get(5s), ProcessError);
@@ -222,7 +206,7 @@ TEST(Pool, DestructorTerminatesLikePythonsWith) {
   const auto fds = testing::OpenFds();
   {
     Pool pool(2);
-    pool.apply_async(SleepThenReturn, 5000);
+    pool.apply_async(SleepMs, 5000);
   }
   active_children();
   EXPECT_EQ(testing::OpenFds(), fds);
