@@ -82,15 +82,9 @@ MpiPoolCore::MpiPoolCore(const PoolOptions& options) {
 }
 
 MpiPoolCore::~MpiPoolCore() {
-  bool joined;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    joined = joined_;
-  }
-  if (!joined) {
-    Terminate();
-    Join();
-  }
+  // Like leaving Python's `with Pool() as p:`; both are no-ops after join().
+  Terminate();
+  Join();
   ::close(wake_fd_);
 }
 

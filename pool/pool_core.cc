@@ -69,15 +69,9 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
 }
 
 PoolCore::~PoolCore() {
-  bool joined;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    joined = joined_;
-  }
-  if (!joined) {
-    Terminate();
-    Join();
-  }
+  // Like leaving Python's `with Pool() as p:`; both are no-ops after join().
+  Terminate();
+  Join();
   ::close(wake_fd_);
 }
 

@@ -19,12 +19,11 @@
 #include "benchmark/benchmark.h"
 #include "pool/mpi_pool.h"
 #include "pool/pool.h"
+#include "tests/benchmarks/pool_cases.h"
 
 namespace {
 
 constexpr int kWorkers = 2;
-
-int Identity(int x) { return x; }
 
 // A CPU-heavy task: the primes in [n * 20000, (n + 1) * 20000).
 int CountPrimesInBlock(int n) {
@@ -43,23 +42,12 @@ mp::PoolOptions Options(const std::string& start_method) {
 
 void ApplyAsyncTrivial(benchmark::State& state, std::string start_method) {
   mp::Pool pool(Options(start_method));
-  constexpr int kTasks = 20000;
-  std::vector<mp::AsyncResult<int>> results;
-  results.reserve(kTasks);
-  for (auto _ : state) {
-    results.clear();
-    for (int i = 0; i < kTasks; ++i) results.push_back(pool.apply_async(Identity, i));
-    for (auto& r : results) benchmark::DoNotOptimize(r.get());
-  }
-  state.SetItemsProcessed(state.iterations() * kTasks);
+  bench::ApplyAsyncTrivial(state, pool);
 }
 
 void MapInts(benchmark::State& state, std::string start_method) {
   mp::Pool pool(Options(start_method));
-  std::vector<int> xs(1000000);
-  std::iota(xs.begin(), xs.end(), 0);
-  for (auto _ : state) benchmark::DoNotOptimize(pool.map(Identity, xs, 50000));
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(xs.size()));
+  bench::MapInts(state, pool, 50000);
 }
 
 void MapCountPrimes(benchmark::State& state, std::string start_method) {

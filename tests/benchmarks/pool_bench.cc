@@ -10,10 +10,11 @@
 #include "ipc/queue.h"
 #include "pool/pool.h"
 #include "process/process.h"
+#include "tests/benchmarks/pool_cases.h"
 
 namespace {
 
-int Identity(int x) { return x; }
+using bench::Identity;
 
 void BM_RawQueueRoundTrip(benchmark::State& state) {
   mp::Queue<int> to_child, to_parent;
@@ -36,25 +37,13 @@ BENCHMARK(BM_RawQueueRoundTrip)->UseRealTime();
 
 void BM_ApplyAsyncTrivial(benchmark::State& state) {
   mp::Pool pool(2);
-  constexpr int kTasks = 20000;
-  std::vector<mp::AsyncResult<int>> results;
-  results.reserve(kTasks);
-  for (auto _ : state) {
-    results.clear();
-    for (int i = 0; i < kTasks; ++i) results.push_back(pool.apply_async(Identity, i));
-    for (auto& r : results) benchmark::DoNotOptimize(r.get());
-  }
-  state.SetItemsProcessed(state.iterations() * kTasks);
+  bench::ApplyAsyncTrivial(state, pool);
 }
 BENCHMARK(BM_ApplyAsyncTrivial)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MapInts(benchmark::State& state) {
   mp::Pool pool(2);
-  const size_t chunksize = static_cast<size_t>(state.range(0));
-  std::vector<int> xs(1000000);
-  std::iota(xs.begin(), xs.end(), 0);
-  for (auto _ : state) benchmark::DoNotOptimize(pool.map(Identity, xs, chunksize));
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(xs.size()));
+  bench::MapInts(state, pool, static_cast<size_t>(state.range(0)));
 }
 BENCHMARK(BM_MapInts)->Arg(0)->Arg(50000)->ArgName("chunksize")->Unit(benchmark::kMillisecond)->UseRealTime();
 
