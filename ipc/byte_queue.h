@@ -93,8 +93,8 @@ class ByteQueue {
     std::atomic<uint32_t> put_waiters{0};
     alignas(64) std::atomic<uint32_t> unfinished{0};  // JoinableQueue tasks
     std::atomic<uint32_t> join_waiters{0};
-    uint64_t head = 0;  // byte offsets that only grow; ring index = offset % capacity
-    uint64_t tail = 0;
+    uint64_t head = 0;  // byte offsets, ring index = offset % capacity; both go
+    uint64_t tail = 0;  // back to 0 whenever the ring empties (RewindIfEmpty)
     uint64_t capacity = 0;
     uint64_t count = 0;  // items present (a streamed item counts from its header on)
     int64_t maxsize = 0;

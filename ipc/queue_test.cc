@@ -76,6 +76,26 @@ TEST(Queue, ItemsLargerThanTheRingStream) {
   EXPECT_EQ(WaitChild(pid), 0);
 }
 
+// The ring rewinds to its start whenever it empties; items of every size,
+// taken right away or left to pile up (wrapping the ring's end), and items
+// larger than the ring, must come out intact and in order.
+TEST(Queue, RingThatEmptiesAndRefillsKeepsEveryItemIntact) {
+  Queue<std::string> q(0, 4096);
+  auto item = [](int i) { return std::string(static_cast<size_t>(i * 37 % 5000), static_cast<char>('a' + i % 26)); };
+  pid_t pid = ForkChild([&] {
+    for (int i = 0; i < 3000; ++i) q.put(item(i));
+    return 0;
+  });
+  for (int i = 0; i < 3000; ++i) {
+    ASSERT_EQ(q.get(10s), item(i)) << "item " << i;
+  }
+  EXPECT_EQ(WaitChild(pid), 0);
+  for (int round = 0; round < 50; ++round) {  // Same process: the ring empties after each get.
+    q.put(item(round));
+    EXPECT_EQ(q.get_nowait(), item(round));
+  }
+}
+
 TEST(Queue, ManyProducersManyConsumersLoseNothing) {
   constexpr int kProducers = 4, kConsumers = 4, kItems = 100000;
   Queue<std::pair<int, int>> q(1000, 1 << 16);
