@@ -10,6 +10,7 @@
 #ifndef IPC_ARCHIVE_H_
 #define IPC_ARCHIVE_H_
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -26,16 +27,58 @@ class DecodeError : public Error {
   using Error::Error;
 };
 
+// OutputArchive writes to one of three sinks: the end of a std::string; a
+// counter (to learn an encoding's size before writing it); or up to two
+// fixed stretches of memory, such as the free space of a ring that wraps
+// around its end (see SpanSink), which must then be filled exactly.
+struct SpanSink {
+  char* first = nullptr;
+  size_t first_size = 0;
+  char* second = nullptr;
+  size_t second_size = 0;
+};
+
 class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision> {
  public:
   explicit OutputArchive(std::string* out)
       : cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision>(this), out_(out) {}
+  // Counting only: size() is what the bytes would take.
+  OutputArchive() : cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision>(this) {}
+  explicit OutputArchive(const SpanSink& spans)
+      : cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision>(this),
+        spans_(spans),
+        writing_spans_(true) {}
+
   void saveBinary(const void* data, size_t size) {
-    out_->append(static_cast<const char*>(data), size);
+    if (out_ != nullptr) {
+      out_->append(static_cast<const char*>(data), size);
+    } else if (writing_spans_) {
+      WriteSpans(static_cast<const char*>(data), size);
+    }
+    size_ += size;
   }
+  size_t size() const { return size_; }
 
  private:
-  std::string* out_;
+  void WriteSpans(const char* data, size_t size) {
+    if (size_ + size > spans_.first_size + spans_.second_size) {
+      throw Error("encode: a value's encoding grew between measuring and writing it");
+    }
+    size_t at = size_;
+    if (at < spans_.first_size) {
+      const size_t n = std::min(size, spans_.first_size - at);
+      std::memcpy(spans_.first + at, data, n);
+      data += n;
+      size -= n;
+      at += n;
+    }
+    if (size > 0) std::memcpy(spans_.second + (at - spans_.first_size), data, size);
+  }
+
+  std::string* out_ = nullptr;
+  SpanSink spans_;
+  bool writing_spans_ = false;
+  size_t size_ = 0;
 };
 
 class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision> {

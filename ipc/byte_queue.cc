@@ -8,8 +8,6 @@
 namespace mp::internal {
 namespace {
 
-constexpr size_t kHeader = sizeof(uint64_t);
-
 // Spin this many times watching a futex word before sleeping on it: a
 // producer and a consumer on two CPUs usually hand over within a microsecond,
 // much less than a sleep and wake-up (MEASURING.md: 5-80 us).
@@ -21,15 +19,28 @@ inline void CpuRelax() {
 #endif
 }
 
-// Bump moves a futex word and wakes its sleepers, if any. Called with the
-// queue's mutex held, which is the only place the word changes, so a plain
-// increment does (no atomic read-modify-write on the hot path).
-// The seq_cst store and load pair with the sleeper's seq_cst increment of
-// `waiters` and the kernel's check of the word: either the sleeper sees the
-// new value, or we see the sleeper.
-void Bump(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters) {
-  seq->store(seq->load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
-  if (waiters->load(std::memory_order_seq_cst) > 0) FutexWake(seq, INT_MAX);
+// The two futex words (items_seq, space_seq) are event counts: the upper 31
+// bits count events, the low bit says that someone may sleep on the word.
+// A sleeper sets the bit on the count it saw and sleeps while the word holds
+// exactly that; a waker bumps the count and clears the bit in one atomic
+// step and calls the kernel only if the bit was set. So a producer makes one
+// wake-up call per sleep of its consumers, not one per item while a woken
+// consumer waits for a CPU (on a single CPU that alone cut a queue's
+// throughput tenfold), and since the bit only ever clears together with a
+// change of the count, no wake-up is lost: the sleeper's futex call fails at
+// once if the count moved.
+constexpr uint32_t kSleepers = 1;
+constexpr uint32_t kOneEvent = 2;
+
+// Bump records an event and wakes the word's sleepers, if any. Put and Get
+// bump after releasing the queue's mutex: a waiter woken (or spinning) while
+// we still held it would only collide with us on the mutex.
+void Bump(std::atomic<uint32_t>* seq) {
+  uint32_t old = seq->load(std::memory_order_relaxed);
+  while (!seq->compare_exchange_weak(old, (old + kOneEvent) & ~kSleepers, std::memory_order_seq_cst,
+                                     std::memory_order_relaxed)) {
+  }
+  if (old & kSleepers) FutexWake(seq, INT_MAX);
 }
 
 // RewindIfEmpty moves an empty ring's offsets back to its start. A producer
@@ -48,26 +59,26 @@ std::string& ScratchBuffer() {
 
 }  // namespace
 
-bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters,
-                             const Deadline& deadline) {
-  const uint32_t seen = seq->load(std::memory_order_relaxed);
+bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, const Deadline& deadline) {
+  const uint32_t seen = seq->load(std::memory_order_relaxed) & ~kSleepers;
+  auto moved = [&] { return (seq->load(std::memory_order_acquire) & ~kSleepers) != seen; };
   Release(&s_->mutex);
   bool in_time = true;
   // Spin first, unannounced, so the other side pays no wake-up system call
   // for a hand-over that takes a microsecond; a _nowait call does not spin.
-  for (int spins = Expired(deadline) ? kSpins : 0; spins < kSpins; ++spins) {
-    if (seq->load(std::memory_order_acquire) != seen) break;
-    CpuRelax();
-  }
-  if (seq->load(std::memory_order_acquire) == seen) {
-    waiters->fetch_add(1, std::memory_order_seq_cst);
-    while (seq->load(std::memory_order_seq_cst) == seen) {
-      if (!FutexWait(seq, seen, deadline)) {
-        in_time = false;
-        break;
-      }
+  for (int spins = Expired(deadline) ? kSpins : 0; spins < kSpins && !moved(); ++spins) CpuRelax();
+  for (;;) {
+    uint32_t current = seq->load(std::memory_order_acquire);
+    if ((current & ~kSleepers) != seen) break;
+    if (!(current & kSleepers) &&
+        !seq->compare_exchange_weak(current, current | kSleepers, std::memory_order_seq_cst,
+                                    std::memory_order_relaxed)) {
+      continue;
     }
-    waiters->fetch_sub(1);
+    if (!FutexWait(seq, seen | kSleepers, deadline)) {
+      in_time = moved();
+      break;
+    }
   }
   Acquire(&s_->mutex, std::nullopt);
   return in_time;
@@ -112,45 +123,66 @@ void ByteQueue::CopyOut(uint64_t offset, char* data, size_t len) const {
 }
 
 bool ByteQueue::Put(std::string_view item, const Deadline& deadline) {
+  if (!PutLocked(item, deadline)) return false;
+  AfterPut();
+  return true;
+}
+
+void ByteQueue::AfterPut() { Bump(&state_->items_seq); }
+
+bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
+                                  const Deadline& deadline) {
   State& s = *state_;
-  Locked locked(&s);
-  const uint64_t need = kHeader + item.size();
-  const bool streamed = need > s.capacity;
   for (;;) {
     const bool room_for_item = s.maxsize == 0 || s.count < static_cast<uint64_t>(s.maxsize);
     const uint64_t free_bytes = s.capacity - (s.tail - s.head);
     const bool room_for_bytes = streamed ? free_bytes >= kHeader : free_bytes >= need;
-    if (room_for_item && room_for_bytes && !s.writer_streaming) break;
-    if (!locked.Wait(&s.space_seq, &s.put_waiters, deadline)) return false;
+    if (room_for_item && room_for_bytes && !s.writer_streaming) return true;
+    if (!locked.Wait(&s.space_seq, deadline)) return false;
+  }
+}
+
+void ByteQueue::CommitLocked(uint64_t size) {
+  State& s = *state_;
+  CopyIn(s.tail, reinterpret_cast<const char*>(&size), kHeader);
+  s.tail += kHeader + size;
+  ++s.count;
+  if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
+  State& s = *state_;
+  Locked locked(&s);
+  const uint64_t need = kHeader + item.size();
+  const bool streamed = need > s.capacity;
+  if (!WaitForRoomLocked(locked, need, streamed, deadline)) return false;
+  if (!streamed) {
+    CopyIn(s.tail + kHeader, item.data(), item.size());
+    CommitLocked(item.size());
+    return true;
   }
   const uint64_t size = item.size();
   CopyIn(s.tail, reinterpret_cast<const char*>(&size), kHeader);
   s.tail += kHeader;
   ++s.count;
   if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
-  if (!streamed) {
-    CopyIn(s.tail, item.data(), item.size());
-    s.tail += item.size();
-    Bump(&s.items_seq, &s.get_waiters);
-    return true;
-  }
   // Stream the item through the ring, one free stretch at a time.
   s.writer_streaming = 1;
   size_t sent = 0;
   while (sent < item.size()) {
     const uint64_t free_bytes = s.capacity - (s.tail - s.head);
     if (free_bytes == 0) {
-      locked.Wait(&s.space_seq, &s.put_waiters, std::nullopt);
+      locked.Wait(&s.space_seq, std::nullopt);
       continue;
     }
     const size_t n = std::min<size_t>(free_bytes, item.size() - sent);
     CopyIn(s.tail, item.data() + sent, n);
     s.tail += n;
     sent += n;
-    Bump(&s.items_seq, &s.get_waiters);
+    Bump(&s.items_seq);
   }
   s.writer_streaming = 0;
-  Bump(&s.space_seq, &s.put_waiters);  // Producers waiting for the stream to end.
+  Bump(&s.space_seq);  // Producers waiting for the stream to end.
   return true;
 }
 
@@ -167,7 +199,7 @@ bool ByteQueue::TakeLocked(Locked& locked, const Deadline& deadline, std::string
                            std::string** copy, uint64_t* claim) {
   State& s = *state_;
   while (s.count == 0 || s.reader_streaming) {
-    if (!locked.Wait(&s.items_seq, &s.get_waiters, deadline)) return false;
+    if (!locked.Wait(&s.items_seq, deadline)) return false;
   }
   uint64_t size;
   CopyOut(s.head, reinterpret_cast<char*>(&size), kHeader);
@@ -199,7 +231,7 @@ bool ByteQueue::TakeLocked(Locked& locked, const Deadline& deadline, std::string
   while (got < size) {
     const uint64_t available = s.tail - s.head;
     if (available == 0) {
-      locked.Wait(&s.items_seq, &s.get_waiters, std::nullopt);
+      locked.Wait(&s.items_seq, std::nullopt);
       continue;
     }
     const size_t n = std::min<size_t>(available, size - got);
@@ -207,25 +239,27 @@ bool ByteQueue::TakeLocked(Locked& locked, const Deadline& deadline, std::string
     s.head += n;
     if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) StoreClaim(claim, buffer);
     got += n;
-    Bump(&s.space_seq, &s.put_waiters);
+    Bump(&s.space_seq);
   }
   s.reader_streaming = 0;
   RewindIfEmpty(&s.head, &s.tail, s.writer_streaming);
-  Bump(&s.items_seq, &s.get_waiters);  // Consumers waiting for the stream to end.
+  Bump(&s.items_seq);  // Consumers waiting for the stream to end.
   return true;
 }
 
-void ByteQueue::AfterTake() { Bump(&state_->space_seq, &state_->put_waiters); }
+void ByteQueue::AfterTake() { Bump(&state_->space_seq); }
 
 bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim) {
-  std::string_view view;
-  std::string* copy = nullptr;
-  Locked locked(state_.get());
-  if (!TakeLocked(locked, deadline, &view, &copy, claim)) return false;
-  if (copy != nullptr) {
-    out->swap(*copy);
-  } else {
-    out->assign(view);
+  {
+    std::string_view view;
+    std::string* copy = nullptr;
+    Locked locked(state_.get());
+    if (!TakeLocked(locked, deadline, &view, &copy, claim)) return false;
+    if (copy != nullptr) {
+      out->swap(*copy);
+    } else {
+      out->assign(view);
+    }
   }
   AfterTake();
   return true;

@@ -15,6 +15,7 @@
 #ifndef IPC_BYTE_QUEUE_H_
 #define IPC_BYTE_QUEUE_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -49,6 +50,31 @@ class ByteQueue {
   // there was no room in time (nothing was written). Once a streamed item has
   // started, Put finishes it whatever the deadline.
   bool Put(std::string_view item, const Deadline& deadline);
+  // FitsInPlace: an item of `size` bytes fits the ring in one piece, so
+  // PutInPlace can take it.
+  bool FitsInPlace(size_t size) const { return kHeader + size <= state_->capacity; }
+
+  // PutInPlace appends an item of exactly `size` bytes (FitsInPlace) that
+  // `write` produces straight into the ring, saving the copy through a
+  // buffer: write(first, first_size, second, second_size) fills both
+  // stretches (the second is empty unless the item wraps around the ring's
+  // end). Runs `write` with the queue's lock held; if it throws, nothing is
+  // added. Returns false if there was no room before the deadline.
+  template <class Write>
+  bool PutInPlace(size_t size, const Deadline& deadline, Write&& write) {
+    {
+      Locked locked(state_.get());
+      if (!WaitForRoomLocked(locked, kHeader + size, /*streamed=*/false, deadline)) return false;
+      const uint64_t at = (state_->tail + kHeader) % state_->capacity;
+      const size_t first = std::min<size_t>(size, state_->capacity - at);
+      char* ring = reinterpret_cast<char*>(state_.tail());
+      write(ring + at, first, ring, size - first);
+      CommitLocked(size);
+    }
+    AfterPut();
+    return true;
+  }
+
   // Get removes the oldest item into *out, waiting until the deadline. Returns
   // false if none came in time. With `claim`, the item's first 8 bytes are
   // stored there before the queue's lock is released, so a process that dies
@@ -62,14 +88,18 @@ class ByteQueue {
   // throws. Returns false if no item came in time.
   template <class Consume>
   bool GetWith(const Deadline& deadline, Consume&& consume) {
+    struct WakeProducersAtEnd {  // After the lock below is released.
+      ByteQueue* q;
+      bool took = false;
+      ~WakeProducersAtEnd() {
+        if (took) q->AfterTake();
+      }
+    } wake{this};
     std::string_view view;
     std::string* copy = nullptr;
     Locked locked(state_.get());
     if (!TakeLocked(locked, deadline, &view, &copy, nullptr)) return false;
-    struct Finish {
-      ByteQueue* q;
-      ~Finish() { q->AfterTake(); }
-    } finish{this};
+    wake.took = true;
     consume(copy != nullptr ? std::string_view(*copy) : view);
     return true;
   }
@@ -85,12 +115,11 @@ class ByteQueue {
  private:
   struct State {
     RobustMutexState mutex;
-    // The two futex words live on lines of their own: a spinning waiter
-    // reads one while the other side updates the bookkeeping.
+    // The two futex words (event counts, see byte_queue.cc) live on lines of
+    // their own: a spinning waiter reads one while the other side updates
+    // the bookkeeping.
     alignas(64) std::atomic<uint32_t> items_seq{0};  // bumped when bytes are added
-    std::atomic<uint32_t> get_waiters{0};
     alignas(64) std::atomic<uint32_t> space_seq{0};  // bumped when bytes or items leave
-    std::atomic<uint32_t> put_waiters{0};
     alignas(64) std::atomic<uint32_t> unfinished{0};  // JoinableQueue tasks
     std::atomic<uint32_t> join_waiters{0};
     uint64_t head = 0;  // byte offsets, ring index = offset % capacity; both go
@@ -110,14 +139,25 @@ class ByteQueue {
     ~Locked() { Release(&s_->mutex); }
     Locked(const Locked&) = delete;
     Locked& operator=(const Locked&) = delete;
-    bool Wait(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, const Deadline& deadline);
+    bool Wait(std::atomic<uint32_t>* seq, const Deadline& deadline);
 
    private:
     State* s_;
   };
 
   // TakeLocked removes the head item: *view points into the ring when it is
-  // in one piece, else *copy holds it. AfterTake wakes producers.
+  // in one piece, else *copy holds it. AfterTake wakes producers (called once the lock is released).
+  static constexpr size_t kHeader = sizeof(uint64_t);  // an item's size, before its bytes
+
+  bool PutLocked(std::string_view item, const Deadline& deadline);
+  // WaitForRoomLocked waits until an item taking `need` bytes may be added
+  // (for a streamed item, its header).
+  bool WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed, const Deadline& deadline);
+  // CommitLocked writes the header of the `size` bytes that follow it at the
+  // tail and makes the item visible; AfterPut wakes consumers (called once
+  // the lock is released).
+  void CommitLocked(uint64_t size);
+  void AfterPut();
   bool TakeLocked(Locked& locked, const Deadline& deadline, std::string_view* view, std::string** copy,
                   uint64_t* claim);
   void AfterTake();

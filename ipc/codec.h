@@ -90,6 +90,28 @@ void encode_to(std::string* out, const T& value) {
 }
 
 // encode returns the encoding of `value`.
+// encoded_size is the number of bytes encode(value) makes, without making them.
+template <class T>
+size_t encoded_size(const T& value) {
+  static_assert(CannotSerialize<T>::value);
+  internal::OutputArchive archive;
+  archive(value);
+  return archive.size();
+}
+
+// encode_into writes encode(value) into `spans`, which must hold exactly
+// encoded_size(value) bytes (mp::Error otherwise: a serialize() that does not
+// write the same bytes twice).
+template <class T>
+void encode_into(const internal::SpanSink& spans, const T& value) {
+  static_assert(CannotSerialize<T>::value);
+  internal::OutputArchive archive(spans);
+  archive(value);
+  if (archive.size() != spans.first_size + spans.second_size) {
+    throw Error("encode: a value's encoding shrank between measuring and writing it");
+  }
+}
+
 template <class T>
 std::string encode(const T& value) {
   std::string out;
