@@ -94,6 +94,13 @@ class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmpt
     in_.remove_prefix(size);
   }
   size_t remaining() const { return in_.size(); }
+  // TakeBytes hands out the next `size` bytes in place.
+  std::string_view TakeBytes(size_t size) {
+    if (size > in_.size()) loadBinary(nullptr, size);  // throws: truncated
+    std::string_view bytes = in_.substr(0, size);
+    in_.remove_prefix(size);
+    return bytes;
+  }
 
  private:
   std::string_view in_;
@@ -131,6 +138,18 @@ void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, cereal::SizeTag<T>& t) {
     throw DecodeError("decode: a container claims " + std::to_string(t.size) +
                       " elements but only " + std::to_string(ar.remaining()) + " bytes remain");
   }
+}
+
+// Strings load with one copy: cereal's own loader resizes first, which
+// zero-fills the string before copying into it (twice the memory traffic for
+// a large queue item).
+// Same bytes as cereal's format: a size tag, then the characters.
+template <class Traits, class Alloc>
+void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, std::basic_string<char, Traits, Alloc>& str) {
+  cereal::size_type size = 0;
+  ar(cereal::make_size_tag(size));
+  const std::string_view bytes = ar.TakeBytes(static_cast<size_t>(size));
+  str.assign(bytes.data(), bytes.size());
 }
 
 template <class T>
