@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -82,25 +83,41 @@ class ByteQueue {
   // (Pool uses this to fail exactly the task a dead worker held).
   bool Get(std::string* out, const Deadline& deadline, uint64_t* claim = nullptr);
 
-  // GetWith removes the oldest item and hands its bytes to `consume` while
-  // the queue's lock is held, straight from the shared ring when the item
-  // lies in one piece (no copy). The item is removed even if `consume`
-  // throws. Returns false if no item came in time.
+  // GetWith removes the oldest item and hands its bytes to `consume`. Small
+  // items are copied out and consumed after the queue's lock is released
+  // (a short critical section matters more than a copy of a few bytes);
+  // larger ones are consumed while the lock is held, straight from the
+  // shared ring when they lie in one piece (no copy). The item is removed
+  // even if `consume` throws. Returns false if no item came in time.
   template <class Consume>
   bool GetWith(const Deadline& deadline, Consume&& consume) {
-    struct WakeProducersAtEnd {  // After the lock below is released.
-      ByteQueue* q;
-      bool took = false;
-      ~WakeProducersAtEnd() {
-        if (took) q->AfterTake();
+    constexpr size_t kCopyOutUpTo = 256;
+    char small[kCopyOutUpTo];
+    std::string_view taken;  // consumed once the lock is released
+    {
+      struct WakeProducersAtEnd {  // After the lock below is released.
+        ByteQueue* q;
+        bool took = false;
+        ~WakeProducersAtEnd() {
+          if (took) q->AfterTake();
+        }
+      } wake{this};
+      std::string_view view;
+      std::string* copy = nullptr;
+      Locked locked(state_.get());
+      if (!TakeLocked(locked, deadline, &view, &copy, nullptr)) return false;
+      wake.took = true;
+      if (copy != nullptr) {
+        taken = *copy;  // this thread's own buffer: stays put without the lock
+      } else if (view.size() <= kCopyOutUpTo) {
+        std::memcpy(small, view.data(), view.size());
+        taken = std::string_view(small, view.size());
+      } else {
+        consume(view);
+        return true;
       }
-    } wake{this};
-    std::string_view view;
-    std::string* copy = nullptr;
-    Locked locked(state_.get());
-    if (!TakeLocked(locked, deadline, &view, &copy, nullptr)) return false;
-    wake.took = true;
-    consume(copy != nullptr ? std::string_view(*copy) : view);
+    }
+    consume(taken);
     return true;
   }
 
