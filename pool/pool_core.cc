@@ -29,6 +29,22 @@ std::string_view Encode(const T& value) {
   return buffer;
 }
 
+// LockBriefly takes `mu` for a short critical section. Submit (the caller's
+// thread) and Finish (the outcome thread) each hold the pool's mutex for a
+// few hundred nanoseconds per task; std::mutex would put the one that finds
+// it held to sleep in the kernel at once (glibc's mutexes do not spin), and
+// the other would pay a wake-up call on release: measured, a third of the
+// pool's system calls under apply_async.
+std::unique_lock<std::mutex> LockBriefly(std::mutex& mu) {
+  for (int i = 0; i < 100; ++i) {
+    if (mu.try_lock()) return std::unique_lock<std::mutex>(mu, std::adopt_lock);
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  return std::unique_lock<std::mutex>(mu);
+}
+
 std::string WorkerPrefix(const std::string& method) {
   return method == "forkserver" ? "ForkServerPoolWorker" : "ForkPoolWorker";
 }
@@ -118,7 +134,7 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
   TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
                    reinterpret_cast<uint64_t>(function), std::move(args)};
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    auto lock = LockBriefly(mu_);
     if (state_ != State::kRun) throw ValueError("Pool not running");
     pending_.emplace(task.id, std::move(done));
   }
@@ -128,7 +144,7 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
 void PoolCore::Finish(Outcome&& outcome) {
   Done done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    auto lock = LockBriefly(mu_);
     auto it = pending_.find(outcome.id);
     if (it == pending_.end()) return;  // Already failed (its worker died).
     done = std::move(it->second);
