@@ -4,6 +4,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <sys/single_threaded.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <ext/stdio_sync_filebuf.h>
@@ -12,21 +14,62 @@
 #include "process/popen.h"
 #include "sync/errors.h"
 
+#if defined(__GLIBC__)
+// glibc's list of open C streams (exported, not declared in its headers).
+extern "C" FILE* _IO_list_all;
+#endif
+
 namespace mp::internal {
 namespace {
 
-bool SyncedWithStdio(std::ostream& stream) {
-  return dynamic_cast<__gnu_cxx::stdio_sync_filebuf<char>*>(stream.rdbuf()) != nullptr;
+// Whether `stream` writes through stdio, decided once per stream buffer: the
+// dynamic_cast's code would otherwise be one more page for every child to
+// fault in. Written only when the buffer changes, so that a fork's
+// copy-on-write page stays shared.
+struct SyncCache {
+  std::streambuf* buffer = nullptr;
+  bool synced = false;
+};
+
+bool SyncedWithStdio(std::ostream& stream, SyncCache& cache) {
+  std::streambuf* buffer = stream.rdbuf();
+  if (buffer != cache.buffer) {
+    cache.synced = dynamic_cast<__gnu_cxx::stdio_sync_filebuf<char>*>(buffer) != nullptr;
+    cache.buffer = buffer;
+  }
+  return cache.synced;
+}
+
+// AnyCStreamHoldsOutput: whether fflush(nullptr) would write anything. Reads
+// glibc's list of open C streams without taking its lock, which is safe only
+// while no other thread can open or close one: with other threads, assume
+// there is output. Why by hand: C has no call that asks this, and
+// fflush(nullptr) locks (writes) every stream and the list even when all are
+// empty.
+bool AnyCStreamHoldsOutput() {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (!__libc_single_threaded) return true;
+  for (FILE* f = _IO_list_all; f != nullptr; f = f->_chain) {
+    if (f->_IO_write_ptr > f->_IO_write_base) return true;
+  }
+  return false;
+#else
+  return true;
+#endif
 }
 
 }  // namespace
 
 void FlushStandardStreams() {
-  for (std::ostream* stream : {&std::cout, &std::cerr, &std::clog}) {
-    if (!SyncedWithStdio(*stream)) stream->flush();
+  static SyncCache caches[3];
+  std::ostream* streams[3] = {&std::cout, &std::cerr, &std::clog};
+  for (int i = 0; i < 3; ++i) {
+    if (!SyncedWithStdio(*streams[i], caches[i])) streams[i]->flush();
   }
-  std::fflush(nullptr);
+  if (AnyCStreamHoldsOutput()) std::fflush(nullptr);
 }
+
+int OpenDevNull() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
 void ArmDeathSignal(pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -35,7 +78,7 @@ void ArmDeathSignal(pid_t parent) {
   if (getppid() != parent) _exit(1);
 }
 
-void ChildMain(const ChildSetup& setup, const std::function<int()>& body) {
+void ChildMain(const ChildSetup& setup, const std::function<int()>& body, int devnull) {
   Identity identity;
   identity.name = setup.name;
   identity.daemon = setup.daemon;
@@ -45,7 +88,7 @@ void ChildMain(const ChildSetup& setup, const std::function<int()>& body) {
 
   // Python gives children /dev/null as stdin, so that only the parent reads
   // the terminal.
-  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) devnull = OpenDevNull();
   if (devnull >= 0) {
     dup2(devnull, STDIN_FILENO);
     ::close(devnull);

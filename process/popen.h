@@ -107,17 +107,25 @@ std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message);
 
 // ChildMain becomes the child described by `setup`, runs `body`, reports an
 // escaped exception as Python does, flushes the standard streams, joins or
-// terminates its own children and _exits with the code.
-[[noreturn]] void ChildMain(const ChildSetup& setup, const std::function<int()>& body);
+// terminates its own children and _exits with the code. Its stdin becomes
+// /dev/null, as in Python: `devnull`, when the parent opened it before the
+// fork (ChildMain closes it), else opened here.
+[[noreturn]] void ChildMain(const ChildSetup& setup, const std::function<int()>& body,
+                            int devnull = -1);
+// OpenDevNull opens /dev/null for reading, close-on-exec.
+int OpenDevNull();
 // RunSpawnMessage checks the build id and calls the named target.
 int RunSpawnMessage(const SpawnMessage& message);
 // FlushStandardStreams flushes the C++ standard streams and every C stream,
 // before a fork (so the child does not print the parent's output again) and
 // at a child's exit. The C++ streams are flushed only when they buffer on
 // their own (after std::ios::sync_with_stdio(false)); synced with stdio, as by
-// default, their output is in stdout's buffer, which fflush covers. The point
-// is start-up time: every page a flush writes (a stream's state, its lock)
-// costs a page fault once a fork has made the page copy-on-write.
+// default, their output is in stdout's buffer, which the C streams' flush
+// covers, and that flush is skipped when no C stream holds unwritten output.
+// The point is start-up time: every page a flush writes (a stream's state,
+// its lock) or runs costs a page fault once a fork has made it
+// copy-on-write; a child's flush of nothing took an eighth of a no-op
+// child's life here.
 void FlushStandardStreams();
 
 // ArmDeathSignal: SIGKILL this process when `parent` goes (daemons only);

@@ -275,6 +275,31 @@ TEST(Process, ChildFlushesItsOutputAndNeverRepeatsTheParents) {
   EXPECT_EQ(testing::WaitChild(helper), 0);
 }
 
+// At its end a child flushes every C stream it wrote to, inherited or its
+// own; and its stdin is /dev/null, as in Python.
+TEST(Process, ChildFlushesCStreamsItWroteAndReadsEofOnStdin) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  FILE* inherited = fdopen(out[1], "w");
+  ASSERT_NE(inherited, nullptr);
+  Process p([&] {
+    std::fputs("[inherited]", inherited);
+    FILE* own = fdopen(dup(out[1]), "w");
+    std::fputs("[own]", own);  // never closed
+    char c;
+    std::fputs(::read(0, &c, 1) == 0 ? "[eof]" : "[not eof]", inherited);
+  });
+  p.start();
+  ASSERT_TRUE(p.join(10s));
+  EXPECT_EQ(p.exitcode(), 0);
+  std::fclose(inherited);  // its buffer is empty here: nothing written twice
+  const std::string got = Drain(out[0]);
+  close(out[0]);
+  EXPECT_NE(got.find("[inherited][eof]"), std::string::npos) << got;
+  EXPECT_NE(got.find("[own]"), std::string::npos) << got;
+  EXPECT_EQ(got.size(), std::string("[inherited][eof][own]").size()) << got;
+}
+
 TEST(Process, CpuCountFollowsAffinity) {
   cpu_set_t set;
   ASSERT_EQ(sched_getaffinity(0, sizeof set, &set), 0);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <new>
 #include <cerrno>
 #include <cstdlib>
@@ -18,8 +19,11 @@ namespace {
 
 struct Registry {
   std::mutex mu;
-  std::vector<std::shared_ptr<ChildState>> children;
-  size_t size_after_prune = 0;
+  std::vector<std::shared_ptr<ChildState>> children;  // guarded by mu
+  size_t size_after_prune = 0;                        // guarded by mu
+  // Set (under mu) once a child was registered: lets a child that started
+  // none end without taking the mutex, whose code it would fault in.
+  std::atomic<bool> ever_registered{false};
 };
 
 // Leaked on purpose: the exit handler uses it after static destructors may
@@ -124,6 +128,7 @@ void BecomeChild(const Identity& identity) {
   new (&g_registry->mu) std::mutex;
   new (&g_registry->children) std::vector<std::shared_ptr<ChildState>>();
   g_registry->size_after_prune = 0;
+  g_registry->ever_registered.store(false, std::memory_order_relaxed);
   new (g_self_mutex) std::mutex;
   *g_self = identity;
 }
@@ -145,10 +150,17 @@ std::string IdentitySuffix(const std::vector<int>& path) {
 }
 
 void RegisterChild(std::shared_ptr<ChildState> child) {
-  static std::once_flag once;
-  std::call_once(once, [] { std::atexit(&ExitCleanup); });
+  // A function-local static, not std::call_once: libstdc++'s call_once
+  // writes thread-local state on every call, one more page fault per start.
+  [[maybe_unused]] static const bool exit_handler_installed = [] {
+    std::atexit(&ExitCleanup);
+    return true;
+  }();
   Registry& r = TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
+  if (!r.ever_registered.load(std::memory_order_relaxed)) {
+    r.ever_registered.store(true, std::memory_order_release);
+  }
   // Drop the children that were joined meanwhile, now and then, so a
   // program that starts millions of processes keeps a small registry.
   if (r.children.size() >= 2 * r.size_after_prune + 64) {
@@ -181,6 +193,7 @@ std::vector<std::shared_ptr<ChildState>> LiveChildren() {
 }
 
 void ExitCleanup() {
+  if (!TheRegistry().ever_registered.load(std::memory_order_acquire)) return;
   {
     std::lock_guard<std::mutex> lock(TheRegistry().mu);
     if (TheRegistry().children.empty()) return;
