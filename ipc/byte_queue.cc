@@ -43,12 +43,22 @@ void Bump(std::atomic<uint32_t>* seq) {
   if (old & kSleepers) FutexWake(seq, INT_MAX);
 }
 
-// RewindIfEmpty moves an empty ring's offsets back to its start. A producer
-// and a consumer that keep pace then reuse the same few warm pages instead of
-// walking the whole ring, where every fresh page costs a page fault in each
-// process (half the time of a stream of small items, measured).
-void RewindIfEmpty(uint64_t* head, uint64_t* tail, bool streaming) {
-  if (*head == *tail && !streaming) *head = *tail = 0;
+// Seen is the event count of `seq` now, to compare a later one against.
+// Read it before checking the condition it announces changes of: an event
+// that lands in between then makes the wait return at once.
+uint32_t Seen(const std::atomic<uint32_t>* seq) {
+  return seq->load(std::memory_order_acquire) & ~kSleepers;
+}
+
+// Rewinding needs the producers' lock as well, so a consumer tries it only
+// once the head is this far into the ring, and never waits for that lock.
+constexpr uint64_t kRewindFrom = 64 << 10;
+
+void StoreClaim(uint64_t* claim, std::string_view item) {
+  if (claim == nullptr || item.size() < sizeof(uint64_t)) return;
+  uint64_t id;
+  std::memcpy(&id, item.data(), sizeof id);
+  std::atomic_ref<uint64_t>(*claim).store(id, std::memory_order_release);
 }
 
 // A reusable buffer for items that must be copied out of the ring.
@@ -59,10 +69,9 @@ std::string& ScratchBuffer() {
 
 }  // namespace
 
-bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, const Deadline& deadline) {
-  const uint32_t seen = seq->load(std::memory_order_relaxed) & ~kSleepers;
-  auto moved = [&] { return (seq->load(std::memory_order_acquire) & ~kSleepers) != seen; };
-  Release(&s_->mutex);
+bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, uint32_t seen, const Deadline& deadline) {
+  auto moved = [&] { return Seen(seq) != seen; };
+  Release(m_);
   bool in_time = true;
   // Spin first, unannounced, so the other side pays no wake-up system call
   // for a hand-over that takes a microsecond; a _nowait call does not spin.
@@ -80,7 +89,7 @@ bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, const Deadline& deadlin
       break;
     }
   }
-  Acquire(&s_->mutex, std::nullopt);
+  Acquire(m_, std::nullopt);
   return in_time;
 }
 
@@ -122,6 +131,8 @@ void ByteQueue::CopyOut(uint64_t offset, char* data, size_t len) const {
   if (first < len) std::memcpy(data + first, state_.tail(), len - first);
 }
 
+// ---- Producers ----
+
 bool ByteQueue::Put(std::string_view item, const Deadline& deadline) {
   if (!PutLocked(item, deadline)) return false;
   AfterPut();
@@ -134,50 +145,59 @@ bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
                                   const Deadline& deadline) {
   State& s = *state_;
   for (;;) {
-    const bool room_for_item = s.maxsize == 0 || s.count < static_cast<uint64_t>(s.maxsize);
-    const uint64_t free_bytes = s.capacity - (s.tail - s.head);
+    const uint32_t seen = Seen(&s.space_seq);
+    const bool room_for_item = s.maxsize == 0 || s.count.load(std::memory_order_relaxed) < s.maxsize;
+    const uint64_t free_bytes = FreeBytes();
     const bool room_for_bytes = streamed ? free_bytes >= kHeader : free_bytes >= need;
     if (room_for_item && room_for_bytes && !s.writer_streaming) return true;
-    if (!locked.Wait(&s.space_seq, deadline)) return false;
+    if (!locked.Wait(&s.space_seq, seen, deadline)) return false;
   }
 }
 
 void ByteQueue::CommitLocked(uint64_t size) {
   State& s = *state_;
-  CopyIn(s.tail, reinterpret_cast<const char*>(&size), kHeader);
-  s.tail += kHeader + size;
-  ++s.count;
+  const uint64_t tail = s.tail.load(std::memory_order_relaxed);
+  CopyIn(tail, reinterpret_cast<const char*>(&size), kHeader);
+  // Counted before it is published, so that a consumer never counts it out
+  // first.
+  s.count.fetch_add(1, std::memory_order_relaxed);
   if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
+  s.tail.store(tail + kHeader + size, std::memory_order_release);
 }
 
 bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   State& s = *state_;
-  Locked locked(&s);
+  Locked locked(&s.put_mutex);
   const uint64_t need = kHeader + item.size();
   const bool streamed = need > s.capacity;
   if (!WaitForRoomLocked(locked, need, streamed, deadline)) return false;
   if (!streamed) {
-    CopyIn(s.tail + kHeader, item.data(), item.size());
+    CopyIn(s.tail.load(std::memory_order_relaxed) + kHeader, item.data(), item.size());
     CommitLocked(item.size());
     return true;
   }
+  // Stream the item through the ring: publish its header, then each piece
+  // as room appears, while other producers wait (writer_streaming).
   const uint64_t size = item.size();
-  CopyIn(s.tail, reinterpret_cast<const char*>(&size), kHeader);
-  s.tail += kHeader;
-  ++s.count;
+  const uint64_t header_at = s.tail.load(std::memory_order_relaxed);
+  CopyIn(header_at, reinterpret_cast<const char*>(&size), kHeader);
+  s.count.fetch_add(1, std::memory_order_relaxed);
   if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
-  // Stream the item through the ring, one free stretch at a time.
   s.writer_streaming = 1;
+  s.tail.store(header_at + kHeader, std::memory_order_release);
+  Bump(&s.items_seq);
   size_t sent = 0;
   while (sent < item.size()) {
-    const uint64_t free_bytes = s.capacity - (s.tail - s.head);
+    const uint32_t seen = Seen(&s.space_seq);
+    const uint64_t free_bytes = FreeBytes();
     if (free_bytes == 0) {
-      locked.Wait(&s.space_seq, std::nullopt);
+      locked.Wait(&s.space_seq, seen, std::nullopt);
       continue;
     }
     const size_t n = std::min<size_t>(free_bytes, item.size() - sent);
-    CopyIn(s.tail, item.data() + sent, n);
-    s.tail += n;
+    const uint64_t tail = s.tail.load(std::memory_order_relaxed);
+    CopyIn(tail, item.data() + sent, n);
+    s.tail.store(tail + n, std::memory_order_release);
     sent += n;
     Bump(&s.items_seq);
   }
@@ -186,88 +206,109 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   return true;
 }
 
-namespace {
-void StoreClaim(uint64_t* claim, std::string_view item) {
-  if (claim == nullptr || item.size() < sizeof(uint64_t)) return;
-  uint64_t id;
-  std::memcpy(&id, item.data(), sizeof id);
-  std::atomic_ref<uint64_t>(*claim).store(id, std::memory_order_release);
-}
-}  // namespace
+// ---- Consumers ----
 
-bool ByteQueue::TakeLocked(Locked& locked, const Deadline& deadline, std::string_view* view,
-                           std::string** copy, uint64_t* claim) {
-  State& s = *state_;
-  while (s.count == 0 || s.reader_streaming) {
-    if (!locked.Wait(&s.items_seq, deadline)) return false;
+void ByteQueue::AfterTake() { Bump(&state_->space_seq); }
+
+bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, std::string** copy,
+                             uint64_t* claim) {
+  ByteQueue& q = *q_;
+  State& s = *q.state_;
+  uint64_t head;
+  for (;;) {
+    const uint32_t seen = Seen(&s.items_seq);
+    head = s.head.load(std::memory_order_relaxed);
+    if (!s.reader_streaming && s.tail.load(std::memory_order_acquire) - head >= kHeader) break;
+    if (!locked_.Wait(&s.items_seq, seen, deadline)) return false;
   }
   uint64_t size;
-  CopyOut(s.head, reinterpret_cast<char*>(&size), kHeader);
-  s.head += kHeader;
-  --s.count;
-  const size_t at = s.head % s.capacity;
-  if (s.tail - s.head >= size && at + size <= s.capacity) {
-    // In one piece: hand out the ring's own bytes. They stay put while we
-    // hold the mutex, since producers write only under it.
-    *view = std::string_view(reinterpret_cast<const char*>(state_.tail()) + at, size);
-    s.head += size;
-    StoreClaim(claim, *view);
-    RewindIfEmpty(&s.head, &s.tail, s.writer_streaming);
+  q.CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
+  const uint64_t start = head + kHeader;
+  waker_.took = true;
+  if (kHeader + size <= s.capacity) {
+    // Published whole, together with its header.
+    advance_ = kHeader + size;
+    const size_t at = start % s.capacity;
+    if (at + size <= s.capacity) {
+      // In one piece: hand out the ring's own bytes. Producers leave them
+      // alone until the head moves past them, at the end of this Taking.
+      *view = std::string_view(reinterpret_cast<const char*>(q.state_.tail()) + at, size);
+      StoreClaim(claim, *view);
+      return true;
+    }
+    std::string& buffer = ScratchBuffer();  // Wrapped around the ring's end.
+    buffer.resize(size);
+    q.CopyOut(start, buffer.data(), size);
+    *copy = &buffer;
+    StoreClaim(claim, buffer);
     return true;
   }
+  // A streamed item: take each piece as the producer writes it, freeing the
+  // room it took at once.
+  s.reader_streaming = 1;
   std::string& buffer = ScratchBuffer();
   buffer.resize(size);
   *copy = &buffer;
-  if (s.tail - s.head >= size) {  // Wrapped around the ring's end.
-    CopyOut(s.head, buffer.data(), size);
-    s.head += size;
-    StoreClaim(claim, buffer);
-    RewindIfEmpty(&s.head, &s.tail, s.writer_streaming);
-    return true;
-  }
-  // A streamed item: take each piece as the producer writes it.
-  s.reader_streaming = 1;
+  s.head.store(start, std::memory_order_release);
+  Bump(&s.space_seq);
   size_t got = 0;
   while (got < size) {
-    const uint64_t available = s.tail - s.head;
+    const uint32_t seen = Seen(&s.items_seq);
+    const uint64_t available = s.tail.load(std::memory_order_acquire) - (start + got);
     if (available == 0) {
-      locked.Wait(&s.items_seq, std::nullopt);
+      locked_.Wait(&s.items_seq, seen, std::nullopt);
       continue;
     }
     const size_t n = std::min<size_t>(available, size - got);
-    CopyOut(s.head, buffer.data() + got, n);
-    s.head += n;
+    q.CopyOut(start + got, buffer.data() + got, n);
     if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) StoreClaim(claim, buffer);
     got += n;
+    s.head.store(start + got, std::memory_order_release);
     Bump(&s.space_seq);
   }
   s.reader_streaming = 0;
-  RewindIfEmpty(&s.head, &s.tail, s.writer_streaming);
   Bump(&s.items_seq);  // Consumers waiting for the stream to end.
   return true;
 }
 
-void ByteQueue::AfterTake() { Bump(&state_->space_seq); }
+ByteQueue::Taking::~Taking() {
+  if (!waker_.took) return;
+  State& s = *q_->state_;
+  if (advance_ != 0) {
+    s.head.store(s.head.load(std::memory_order_relaxed) + advance_, std::memory_order_release);
+  }
+  s.count.fetch_sub(1, std::memory_order_relaxed);
+  q_->RewindIfEmptyLocked();
+}
+
+void ByteQueue::RewindIfEmptyLocked() {
+  State& s = *state_;
+  const uint64_t head = s.head.load(std::memory_order_relaxed);
+  if (head < kRewindFrom || s.reader_streaming) return;
+  if (s.tail.load(std::memory_order_acquire) != head) return;
+  if (!TryAcquire(&s.put_mutex)) return;
+  if (s.tail.load(std::memory_order_relaxed) == head && !s.writer_streaming) {
+    s.tail.store(0, std::memory_order_relaxed);
+    s.head.store(0, std::memory_order_release);
+  }
+  Release(&s.put_mutex);
+}
 
 bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim) {
-  {
-    std::string_view view;
-    std::string* copy = nullptr;
-    Locked locked(state_.get());
-    if (!TakeLocked(locked, deadline, &view, &copy, claim)) return false;
-    if (copy != nullptr) {
-      out->swap(*copy);
-    } else {
-      out->assign(view);
-    }
+  Taking taking(this);
+  std::string_view view;
+  std::string* copy = nullptr;
+  if (!taking.Take(deadline, &view, &copy, claim)) return false;
+  if (copy != nullptr) {
+    out->swap(*copy);
+  } else {
+    out->assign(view);
   }
-  AfterTake();
   return true;
 }
 
 long ByteQueue::qsize() const {
-  Locked locked(state_.get());
-  return static_cast<long>(state_->count);
+  return static_cast<long>(std::max<int64_t>(0, state_->count.load(std::memory_order_relaxed)));
 }
 
 bool ByteQueue::TaskDone() {

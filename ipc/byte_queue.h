@@ -1,13 +1,17 @@
 // ByteQueue: a multi-producer, multi-consumer FIFO of byte strings in shared
 // memory, the engine under mp::Queue, mp::SimpleQueue and mp::JoinableQueue.
 //
-// Internal to the library. A ring of bytes guarded by a robust futex mutex;
-// producers and consumers sleep on two futex words (items added, space freed)
-// after a short spin, and a wake-up system call is made only when someone
-// sleeps. A put() that returns has copied the item into the shared ring: no
-// feeder thread, nothing lost when the producer exits right after. Items
-// larger than the ring are streamed through it in pieces (one such item at a
-// time in each direction, so pieces never interleave).
+// Internal to the library. A ring of bytes with two robust futex mutexes, one
+// for the producers' end and one for the consumers' (the two-lock queue of
+// Michael and Scott, on a ring): a producer and a consumer never wait for
+// each other's lock, and the only lines they share are the ring's bytes and
+// the two offsets, which each side publishes with a release store after
+// copying. Producers and consumers sleep on two futex words (items added,
+// space freed) after a short spin, and a wake-up system call is made only
+// when someone sleeps. A put() that returns has copied the item into the
+// shared ring: no feeder thread, nothing lost when the producer exits right
+// after. Items larger than the ring are streamed through it in pieces (one
+// such item at a time in each direction, so pieces never interleave).
 //
 // Thread safety: every method is safe from any thread of any sharing process.
 // Fork safety: children forked after creation share the queue.
@@ -64,9 +68,10 @@ class ByteQueue {
   template <class Write>
   bool PutInPlace(size_t size, const Deadline& deadline, Write&& write) {
     {
-      Locked locked(state_.get());
+      Locked locked(&state_->put_mutex);
       if (!WaitForRoomLocked(locked, kHeader + size, /*streamed=*/false, deadline)) return false;
-      const uint64_t at = (state_->tail + kHeader) % state_->capacity;
+      const uint64_t tail = state_->tail.load(std::memory_order_relaxed);
+      const uint64_t at = (tail + kHeader) % state_->capacity;
       const size_t first = std::min<size_t>(size, state_->capacity - at);
       char* ring = reinterpret_cast<char*>(state_.tail());
       write(ring + at, first, ring, size - first);
@@ -84,29 +89,22 @@ class ByteQueue {
   bool Get(std::string* out, const Deadline& deadline, uint64_t* claim = nullptr);
 
   // GetWith removes the oldest item and hands its bytes to `consume`. Small
-  // items are copied out and consumed after the queue's lock is released
+  // items are copied out and consumed after the consumers' lock is released
   // (a short critical section matters more than a copy of a few bytes);
-  // larger ones are consumed while the lock is held, straight from the
-  // shared ring when they lie in one piece (no copy). The item is removed
-  // even if `consume` throws. Returns false if no item came in time.
+  // larger ones are consumed while it is held, straight from the shared ring
+  // when they lie in one piece (no copy). Producers are never held up by
+  // `consume`. The item is removed even if `consume` throws. Returns false if
+  // no item came in time.
   template <class Consume>
   bool GetWith(const Deadline& deadline, Consume&& consume) {
     constexpr size_t kCopyOutUpTo = 256;
     char small[kCopyOutUpTo];
     std::string_view taken;  // consumed once the lock is released
     {
-      struct WakeProducersAtEnd {  // After the lock below is released.
-        ByteQueue* q;
-        bool took = false;
-        ~WakeProducersAtEnd() {
-          if (took) q->AfterTake();
-        }
-      } wake{this};
+      Taking taking(this);
       std::string_view view;
       std::string* copy = nullptr;
-      Locked locked(state_.get());
-      if (!TakeLocked(locked, deadline, &view, &copy, nullptr)) return false;
-      wake.took = true;
+      if (!taking.Take(deadline, &view, &copy, nullptr)) return false;
       if (copy != nullptr) {
         taken = *copy;  // this thread's own buffer: stays put without the lock
       } else if (view.size() <= kCopyOutUpTo) {
@@ -131,53 +129,96 @@ class ByteQueue {
 
  private:
   struct State {
-    RobustMutexState mutex;
+    RobustMutexState put_mutex;  // producers: the tail and writer_streaming
+    RobustMutexState get_mutex;  // consumers: the head and reader_streaming
     // The two futex words (event counts, see byte_queue.cc) live on lines of
     // their own: a spinning waiter reads one while the other side updates
-    // the bookkeeping.
+    // its offset.
     alignas(64) std::atomic<uint32_t> items_seq{0};  // bumped when bytes are added
     alignas(64) std::atomic<uint32_t> space_seq{0};  // bumped when bytes or items leave
     alignas(64) std::atomic<uint32_t> unfinished{0};  // JoinableQueue tasks
     std::atomic<uint32_t> join_waiters{0};
-    uint64_t head = 0;  // byte offsets, ring index = offset % capacity; both go
-    uint64_t tail = 0;  // back to 0 whenever the ring empties (RewindIfEmpty)
+    // Byte offsets, ring index = offset % capacity. Each is written by its
+    // own side under its own mutex, with a release store once the bytes
+    // before it are written (tail) or read (head); the other side reads it
+    // with an acquire load. Both go back to 0 together when the ring empties
+    // far from its start (RewindIfEmptyLocked), so that the pages in use stay
+    // few and warm.
+    alignas(64) std::atomic<uint64_t> tail{0};
+    alignas(64) std::atomic<uint64_t> head{0};
+    // Items present, from the moment a producer starts one (a streamed item
+    // counts from its header on) until a consumer has taken it.
+    alignas(64) std::atomic<int64_t> count{0};
     uint64_t capacity = 0;
-    uint64_t count = 0;  // items present (a streamed item counts from its header on)
     int64_t maxsize = 0;
-    uint32_t writer_streaming = 0;
-    uint32_t reader_streaming = 0;
     uint32_t joinable = 0;
+    uint32_t writer_streaming = 0;  // guarded by put_mutex
+    uint32_t reader_streaming = 0;  // guarded by get_mutex
   };
 
-  // Holds the queue's mutex; Wait() gives it up while sleeping on a futex word.
+  // Holds one of the queue's mutexes; Wait() gives it up while sleeping on a
+  // futex word.
   class Locked {
    public:
-    explicit Locked(State* s) : s_(s) { Acquire(&s_->mutex, std::nullopt); }
-    ~Locked() { Release(&s_->mutex); }
+    explicit Locked(RobustMutexState* m) : m_(m) { Acquire(m_, std::nullopt); }
+    ~Locked() { Release(m_); }
     Locked(const Locked&) = delete;
     Locked& operator=(const Locked&) = delete;
-    bool Wait(std::atomic<uint32_t>* seq, const Deadline& deadline);
+    // Wait gives the mutex up until `seq` moves past `seen` (see Seen in
+    // byte_queue.cc) or the deadline passes; false if it did not move.
+    bool Wait(std::atomic<uint32_t>* seq, uint32_t seen, const Deadline& deadline);
 
    private:
-    State* s_;
+    RobustMutexState* m_;
   };
 
-  // TakeLocked removes the head item: *view points into the ring when it is
-  // in one piece, else *copy holds it. AfterTake wakes producers (called once the lock is released).
+  // Taking is one consumer's hold on the consumers' end. Take() finds the
+  // head item; the destructor removes it from the ring (after the caller is
+  // done with a view into the ring), releases the lock, and then wakes
+  // producers.
+  class Taking {
+   public:
+    explicit Taking(ByteQueue* q) : waker_{q}, locked_(&q->state_->get_mutex), q_(q) {}
+    ~Taking();
+    Taking(const Taking&) = delete;
+    Taking& operator=(const Taking&) = delete;
+    // Take: *view points into the ring when the item lies there in one piece
+    // (valid until this object ends), else *copy holds it.
+    bool Take(const Deadline& deadline, std::string_view* view, std::string** copy, uint64_t* claim);
+
+   private:
+    struct Waker {  // destroyed last: after the lock is released
+      ByteQueue* q;
+      bool took = false;
+      ~Waker() {
+        if (took) q->AfterTake();
+      }
+    };
+    Waker waker_;
+    Locked locked_;
+    ByteQueue* q_;
+    uint64_t advance_ = 0;  // bytes to remove from the head at the end
+  };
+
   static constexpr size_t kHeader = sizeof(uint64_t);  // an item's size, before its bytes
 
   bool PutLocked(std::string_view item, const Deadline& deadline);
-  // WaitForRoomLocked waits until an item taking `need` bytes may be added
-  // (for a streamed item, its header).
+  // WaitForRoomLocked (producers' lock held) waits until an item taking
+  // `need` bytes may be added (for a streamed item, its header).
   bool WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed, const Deadline& deadline);
-  // CommitLocked writes the header of the `size` bytes that follow it at the
-  // tail and makes the item visible; AfterPut wakes consumers (called once
-  // the lock is released).
+  // CommitLocked (producers' lock held) writes the header of the `size`
+  // bytes already written after it and publishes the item; AfterPut wakes
+  // consumers (called once the lock is released).
   void CommitLocked(uint64_t size);
   void AfterPut();
-  bool TakeLocked(Locked& locked, const Deadline& deadline, std::string_view* view, std::string** copy,
-                  uint64_t* claim);
+  // AfterTake wakes producers (called once the consumers' lock is released).
   void AfterTake();
+  // RewindIfEmptyLocked (consumers' lock held): see State::head.
+  void RewindIfEmptyLocked();
+  uint64_t FreeBytes() const {
+    return state_->capacity - (state_->tail.load(std::memory_order_relaxed) -
+                               state_->head.load(std::memory_order_acquire));
+  }
 
   explicit ByteQueue(SharedObject<State> state) : state_(std::move(state)) {}
   void Init(long maxsize, bool joinable);
