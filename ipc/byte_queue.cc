@@ -20,39 +20,33 @@ inline void CpuRelax() {
 }
 
 // The two futex words (items_seq, space_seq) are event counts: the upper 31
-// bits count events, the low bit says that someone may sleep on the word.
-// A sleeper sets the bit on the count it saw and sleeps while the word holds
-// exactly that; a waker bumps the count and clears the bit in one atomic
-// step and calls the kernel only if the bit was set. So a producer makes one
-// wake-up call per sleep of its consumers, not one per item while a woken
-// consumer waits for a CPU (on a single CPU that alone cut a queue's
-// throughput tenfold), and since the bit only ever clears together with a
-// change of the count, no wake-up is lost: the sleeper's futex call fails at
-// once if the count moved.
+// bits count wake-ups, the low bit says that someone sleeps, or is about to
+// sleep, on the word. A waiter sets the bit, checks its condition once more
+// and sleeps while the word still holds the value it set; a notifier, after
+// publishing its change, looks at the word and only if the bit is set bumps
+// the count, clearing the bit in the same atomic step, and calls the kernel.
+// So when nobody sleeps a put or get costs the other side nothing (not even
+// a write to a shared line), and a producer makes one wake-up call per sleep
+// of its consumers, not one per item while a woken consumer waits for a CPU
+// (on a single CPU that alone cut a queue's throughput tenfold). No wake-up
+// is lost: the notifier's fence between its change and its look at the word
+// pairs with the waiter's atomic setting of the bit before its last check,
+// so either the waiter sees the change or the notifier sees the bit.
 constexpr uint32_t kSleepers = 1;
 constexpr uint32_t kOneEvent = 2;
 
-// Bump records an event and wakes the word's sleepers, if any. Put and Get
-// bump after releasing the queue's mutex: a waiter woken (or spinning) while
-// we still held it would only collide with us on the mutex.
-void Bump(std::atomic<uint32_t>* seq) {
-  uint32_t old = seq->load(std::memory_order_relaxed);
-  while (!seq->compare_exchange_weak(old, (old + kOneEvent) & ~kSleepers, std::memory_order_seq_cst,
-                                     std::memory_order_relaxed)) {
-  }
-  if (old & kSleepers) FutexWake(seq, INT_MAX);
+// Notify wakes the sleepers on `seq`, if any (see above). Put and Get notify
+// after releasing their mutex: a waiter woken (or spinning) while we still
+// held it would only collide with us on it.
+void Notify(std::atomic<uint32_t>* seq) {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  uint32_t current = seq->load(std::memory_order_relaxed);
+  do {
+    if (!(current & kSleepers)) return;
+  } while (!seq->compare_exchange_weak(current, (current + kOneEvent) & ~kSleepers,
+                                       std::memory_order_seq_cst, std::memory_order_relaxed));
+  FutexWake(seq, INT_MAX);
 }
-
-// Seen is the event count of `seq` now, to compare a later one against.
-// Read it before checking the condition it announces changes of: an event
-// that lands in between then makes the wait return at once.
-uint32_t Seen(const std::atomic<uint32_t>* seq) {
-  return seq->load(std::memory_order_acquire) & ~kSleepers;
-}
-
-// Rewinding needs the producers' lock as well, so a consumer tries it only
-// once the head is this far into the ring, and never waits for that lock.
-constexpr uint64_t kRewindFrom = 64 << 10;
 
 void StoreClaim(uint64_t* claim, std::string_view item) {
   if (claim == nullptr || item.size() < sizeof(uint64_t)) return;
@@ -69,23 +63,27 @@ std::string& ScratchBuffer() {
 
 }  // namespace
 
-bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, uint32_t seen, const Deadline& deadline) {
-  auto moved = [&] { return Seen(seq) != seen; };
+bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, const Deadline& deadline,
+                             absl::FunctionRef<bool()> ready) {
   Release(m_);
   bool in_time = true;
   // Spin first, unannounced, so the other side pays no wake-up system call
   // for a hand-over that takes a microsecond; a _nowait call does not spin.
-  for (int spins = Expired(deadline) ? kSpins : 0; spins < kSpins && !moved(); ++spins) CpuRelax();
+  for (int spins = Expired(deadline) ? kSpins : 0; spins < kSpins && !ready(); ++spins) CpuRelax();
   for (;;) {
-    uint32_t current = seq->load(std::memory_order_acquire);
-    if ((current & ~kSleepers) != seen) break;
-    if (!(current & kSleepers) &&
-        !seq->compare_exchange_weak(current, current | kSleepers, std::memory_order_seq_cst,
-                                    std::memory_order_relaxed)) {
-      continue;
+    if (ready()) break;
+    uint32_t current = seq->load(std::memory_order_relaxed);
+    if (!(current & kSleepers)) {
+      if (!seq->compare_exchange_weak(current, current | kSleepers, std::memory_order_seq_cst,
+                                      std::memory_order_relaxed)) {
+        continue;
+      }
+      current |= kSleepers;
     }
-    if (!FutexWait(seq, seen | kSleepers, deadline)) {
-      in_time = moved();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (ready()) break;
+    if (!FutexWait(seq, current, deadline)) {
+      in_time = ready();
       break;
     }
   }
@@ -139,19 +137,21 @@ bool ByteQueue::Put(std::string_view item, const Deadline& deadline) {
   return true;
 }
 
-void ByteQueue::AfterPut() { Bump(&state_->items_seq); }
+void ByteQueue::AfterPut() { Notify(&state_->items_seq); }
 
 bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
                                   const Deadline& deadline) {
   State& s = *state_;
-  for (;;) {
-    const uint32_t seen = Seen(&s.space_seq);
-    const bool room_for_item = s.maxsize == 0 || s.count.load(std::memory_order_relaxed) < s.maxsize;
+  auto room = [&] {
+    const bool room_for_item = s.maxsize == 0 || Count() < s.maxsize;
     const uint64_t free_bytes = FreeBytes();
     const bool room_for_bytes = streamed ? free_bytes >= kHeader : free_bytes >= need;
-    if (room_for_item && room_for_bytes && !s.writer_streaming) return true;
-    if (!locked.Wait(&s.space_seq, seen, deadline)) return false;
+    return room_for_item && room_for_bytes && !s.writer_streaming.load(std::memory_order_relaxed);
+  };
+  while (!room()) {
+    if (!locked.Wait(&s.space_seq, deadline, room)) return false;
   }
+  return true;
 }
 
 void ByteQueue::CommitLocked(uint64_t size) {
@@ -160,7 +160,7 @@ void ByteQueue::CommitLocked(uint64_t size) {
   CopyIn(tail, reinterpret_cast<const char*>(&size), kHeader);
   // Counted before it is published, so that a consumer never counts it out
   // first.
-  s.count.fetch_add(1, std::memory_order_relaxed);
+  s.puts.store(s.puts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
   s.tail.store(tail + kHeader + size, std::memory_order_release);
 }
@@ -181,17 +181,17 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   const uint64_t size = item.size();
   const uint64_t header_at = s.tail.load(std::memory_order_relaxed);
   CopyIn(header_at, reinterpret_cast<const char*>(&size), kHeader);
-  s.count.fetch_add(1, std::memory_order_relaxed);
+  s.puts.store(s.puts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
-  s.writer_streaming = 1;
+  s.writer_streaming.store(1, std::memory_order_relaxed);
   s.tail.store(header_at + kHeader, std::memory_order_release);
-  Bump(&s.items_seq);
+  Notify(&s.items_seq);
   size_t sent = 0;
+  auto any_room = [&] { return FreeBytes() > 0; };
   while (sent < item.size()) {
-    const uint32_t seen = Seen(&s.space_seq);
     const uint64_t free_bytes = FreeBytes();
     if (free_bytes == 0) {
-      locked.Wait(&s.space_seq, seen, std::nullopt);
+      locked.Wait(&s.space_seq, std::nullopt, any_room);
       continue;
     }
     const size_t n = std::min<size_t>(free_bytes, item.size() - sent);
@@ -199,28 +199,29 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
     CopyIn(tail, item.data() + sent, n);
     s.tail.store(tail + n, std::memory_order_release);
     sent += n;
-    Bump(&s.items_seq);
+    Notify(&s.items_seq);
   }
-  s.writer_streaming = 0;
-  Bump(&s.space_seq);  // Producers waiting for the stream to end.
+  s.writer_streaming.store(0, std::memory_order_relaxed);
+  Notify(&s.space_seq);  // Producers waiting for the stream to end.
   return true;
 }
 
 // ---- Consumers ----
 
-void ByteQueue::AfterTake() { Bump(&state_->space_seq); }
+void ByteQueue::AfterTake() { Notify(&state_->space_seq); }
 
 bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, std::string** copy,
                              uint64_t* claim) {
   ByteQueue& q = *q_;
   State& s = *q.state_;
-  uint64_t head;
-  for (;;) {
-    const uint32_t seen = Seen(&s.items_seq);
-    head = s.head.load(std::memory_order_relaxed);
-    if (!s.reader_streaming && s.tail.load(std::memory_order_acquire) - head >= kHeader) break;
-    if (!locked_.Wait(&s.items_seq, seen, deadline)) return false;
+  auto item_there = [&] {
+    return !s.reader_streaming.load(std::memory_order_relaxed) &&
+           s.tail.load(std::memory_order_acquire) - s.head.load(std::memory_order_relaxed) >= kHeader;
+  };
+  while (!item_there()) {
+    if (!locked_.Wait(&s.items_seq, deadline, item_there)) return false;
   }
+  const uint64_t head = s.head.load(std::memory_order_relaxed);
   uint64_t size;
   q.CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
   const uint64_t start = head + kHeader;
@@ -245,18 +246,18 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
   }
   // A streamed item: take each piece as the producer writes it, freeing the
   // room it took at once.
-  s.reader_streaming = 1;
+  s.reader_streaming.store(1, std::memory_order_relaxed);
   std::string& buffer = ScratchBuffer();
   buffer.resize(size);
   *copy = &buffer;
   s.head.store(start, std::memory_order_release);
-  Bump(&s.space_seq);
+  Notify(&s.space_seq);
   size_t got = 0;
+  auto piece_there = [&] { return s.tail.load(std::memory_order_acquire) != start + got; };
   while (got < size) {
-    const uint32_t seen = Seen(&s.items_seq);
     const uint64_t available = s.tail.load(std::memory_order_acquire) - (start + got);
     if (available == 0) {
-      locked_.Wait(&s.items_seq, seen, std::nullopt);
+      locked_.Wait(&s.items_seq, std::nullopt, piece_there);
       continue;
     }
     const size_t n = std::min<size_t>(available, size - got);
@@ -264,10 +265,10 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
     if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) StoreClaim(claim, buffer);
     got += n;
     s.head.store(start + got, std::memory_order_release);
-    Bump(&s.space_seq);
+    Notify(&s.space_seq);
   }
-  s.reader_streaming = 0;
-  Bump(&s.items_seq);  // Consumers waiting for the stream to end.
+  s.reader_streaming.store(0, std::memory_order_relaxed);
+  Notify(&s.items_seq);  // Consumers waiting for the stream to end.
   return true;
 }
 
@@ -277,19 +278,22 @@ ByteQueue::Taking::~Taking() {
   if (advance_ != 0) {
     s.head.store(s.head.load(std::memory_order_relaxed) + advance_, std::memory_order_release);
   }
-  s.count.fetch_sub(1, std::memory_order_relaxed);
+  s.takes.store(s.takes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   q_->RewindIfEmptyLocked();
 }
 
 void ByteQueue::RewindIfEmptyLocked() {
   State& s = *state_;
   const uint64_t head = s.head.load(std::memory_order_relaxed);
-  if (head < kRewindFrom || s.reader_streaming) return;
+  if (head < s.next_rewind_try || s.reader_streaming.load(std::memory_order_relaxed)) return;
   if (s.tail.load(std::memory_order_acquire) != head) return;
+  s.next_rewind_try = head + kRewindRetryEvery;
   if (!TryAcquire(&s.put_mutex)) return;
-  if (s.tail.load(std::memory_order_relaxed) == head && !s.writer_streaming) {
+  if (s.tail.load(std::memory_order_relaxed) == head &&
+      !s.writer_streaming.load(std::memory_order_relaxed)) {
     s.tail.store(0, std::memory_order_relaxed);
     s.head.store(0, std::memory_order_release);
+    s.next_rewind_try = kRewindFrom;
   }
   Release(&s.put_mutex);
 }
@@ -308,7 +312,7 @@ bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim)
 }
 
 long ByteQueue::qsize() const {
-  return static_cast<long>(std::max<int64_t>(0, state_->count.load(std::memory_order_relaxed)));
+  return static_cast<long>(std::max<int64_t>(0, Count()));
 }
 
 bool ByteQueue::TaskDone() {

@@ -27,6 +27,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "sync/futex.h"
 #include "sync/robust_mutex.h"
 #include "sync/shared_region.h"
@@ -128,6 +129,13 @@ class ByteQueue {
   bool Join(const Deadline& deadline);
 
  private:
+  static constexpr size_t kHeader = sizeof(uint64_t);  // an item's size, before its bytes
+  // Rewinding needs the producers' lock as well, so a consumer tries it only
+  // once the head is this far into the ring, and then once per this much
+  // more, without ever waiting for that lock.
+  static constexpr uint64_t kRewindFrom = 64 << 10;
+  static constexpr uint64_t kRewindRetryEvery = 16 << 10;
+
   struct State {
     RobustMutexState put_mutex;  // producers: the tail and writer_streaming
     RobustMutexState get_mutex;  // consumers: the head and reader_streaming
@@ -138,22 +146,25 @@ class ByteQueue {
     alignas(64) std::atomic<uint32_t> space_seq{0};  // bumped when bytes or items leave
     alignas(64) std::atomic<uint32_t> unfinished{0};  // JoinableQueue tasks
     std::atomic<uint32_t> join_waiters{0};
+    // Set at creation, then only read: a line nobody writes.
+    alignas(64) uint64_t capacity = 0;
+    int64_t maxsize = 0;
+    uint32_t joinable = 0;
     // Byte offsets, ring index = offset % capacity. Each is written by its
     // own side under its own mutex, with a release store once the bytes
     // before it are written (tail) or read (head); the other side reads it
     // with an acquire load. Both go back to 0 together when the ring empties
     // far from its start (RewindIfEmptyLocked), so that the pages in use stay
-    // few and warm.
+    // few and warm. Each side's counter of items (qsize = puts - takes)
+    // shares its offset's line, so that counting costs no line of its own
+    // going back and forth between the processes.
     alignas(64) std::atomic<uint64_t> tail{0};
+    std::atomic<uint64_t> puts{0};  // items started (a streamed one from its header on)
+    std::atomic<uint32_t> writer_streaming{0};  // read by waiting producers without the lock
     alignas(64) std::atomic<uint64_t> head{0};
-    // Items present, from the moment a producer starts one (a streamed item
-    // counts from its header on) until a consumer has taken it.
-    alignas(64) std::atomic<int64_t> count{0};
-    uint64_t capacity = 0;
-    int64_t maxsize = 0;
-    uint32_t joinable = 0;
-    uint32_t writer_streaming = 0;  // guarded by put_mutex
-    uint32_t reader_streaming = 0;  // guarded by get_mutex
+    std::atomic<uint64_t> takes{0};  // items taken
+    std::atomic<uint32_t> reader_streaming{0};  // read by waiting consumers without the lock
+    uint64_t next_rewind_try = kRewindFrom;  // guarded by get_mutex
   };
 
   // Holds one of the queue's mutexes; Wait() gives it up while sleeping on a
@@ -164,9 +175,11 @@ class ByteQueue {
     ~Locked() { Release(m_); }
     Locked(const Locked&) = delete;
     Locked& operator=(const Locked&) = delete;
-    // Wait gives the mutex up until `seq` moves past `seen` (see Seen in
-    // byte_queue.cc) or the deadline passes; false if it did not move.
-    bool Wait(std::atomic<uint32_t>* seq, uint32_t seen, const Deadline& deadline);
+    // Wait gives the mutex up until ready() holds (checked without the
+    // mutex; the caller checks again with it) or the deadline passes, and
+    // returns ready(). It sleeps on `seq`, which the other side notifies
+    // after every change that can make ready() true (see byte_queue.cc).
+    bool Wait(std::atomic<uint32_t>* seq, const Deadline& deadline, absl::FunctionRef<bool()> ready);
 
    private:
     RobustMutexState* m_;
@@ -200,7 +213,6 @@ class ByteQueue {
     uint64_t advance_ = 0;  // bytes to remove from the head at the end
   };
 
-  static constexpr size_t kHeader = sizeof(uint64_t);  // an item's size, before its bytes
 
   bool PutLocked(std::string_view item, const Deadline& deadline);
   // WaitForRoomLocked (producers' lock held) waits until an item taking
@@ -215,6 +227,11 @@ class ByteQueue {
   void AfterTake();
   // RewindIfEmptyLocked (consumers' lock held): see State::head.
   void RewindIfEmptyLocked();
+  // Items present, a snapshot. (takes first: it never passes puts.)
+  int64_t Count() const {
+    const uint64_t takes = state_->takes.load(std::memory_order_acquire);
+    return static_cast<int64_t>(state_->puts.load(std::memory_order_acquire) - takes);
+  }
   uint64_t FreeBytes() const {
     return state_->capacity - (state_->tail.load(std::memory_order_relaxed) -
                                state_->head.load(std::memory_order_acquire));
