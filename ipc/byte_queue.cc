@@ -142,13 +142,14 @@ void ByteQueue::AfterPut() { Notify(&state_->items_seq); }
 bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
                                   const Deadline& deadline) {
   State& s = *state_;
-  auto room = [&] {
-    const bool room_for_item = s.maxsize == 0 || Count() < s.maxsize;
-    const uint64_t free_bytes = FreeBytes();
-    const bool room_for_bytes = streamed ? free_bytes >= kHeader : free_bytes >= need;
-    return room_for_item && room_for_bytes && !s.writer_streaming.load(std::memory_order_relaxed);
+  const uint64_t wanted = streamed ? kHeader : need;
+  auto room_for_item = [&] { return s.maxsize == 0 || Count() < s.maxsize; };
+  auto room = [&] {  // without the lock, while waiting
+    return room_for_item() && FreeBytes() >= wanted &&
+           !s.writer_streaming.load(std::memory_order_relaxed);
   };
-  while (!room()) {
+  while (!(room_for_item() && FreeBytesLocked(wanted) >= wanted &&
+           !s.writer_streaming.load(std::memory_order_relaxed))) {
     if (!locked.Wait(&s.space_seq, deadline, room)) return false;
   }
   return true;
@@ -189,7 +190,7 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   size_t sent = 0;
   auto any_room = [&] { return FreeBytes() > 0; };
   while (sent < item.size()) {
-    const uint64_t free_bytes = FreeBytes();
+    const uint64_t free_bytes = FreeBytesLocked(item.size() - sent);
     if (free_bytes == 0) {
       locked.Wait(&s.space_seq, std::nullopt, any_room);
       continue;
@@ -293,6 +294,7 @@ void ByteQueue::RewindIfEmptyLocked() {
       !s.writer_streaming.load(std::memory_order_relaxed)) {
     s.tail.store(0, std::memory_order_relaxed);
     s.head.store(0, std::memory_order_release);
+    s.head_seen = 0;
     s.next_rewind_try = kRewindFrom;
   }
   Release(&s.put_mutex);

@@ -161,6 +161,7 @@ class ByteQueue {
     alignas(64) std::atomic<uint64_t> tail{0};
     std::atomic<uint64_t> puts{0};  // items started (a streamed one from its header on)
     std::atomic<uint32_t> writer_streaming{0};  // read by waiting producers without the lock
+    uint64_t head_seen = 0;  // guarded by put_mutex: see FreeBytesLocked
     alignas(64) std::atomic<uint64_t> head{0};
     std::atomic<uint64_t> takes{0};  // items taken
     std::atomic<uint32_t> reader_streaming{0};  // read by waiting consumers without the lock
@@ -232,9 +233,20 @@ class ByteQueue {
     const uint64_t takes = state_->takes.load(std::memory_order_acquire);
     return static_cast<int64_t>(state_->puts.load(std::memory_order_acquire) - takes);
   }
+  // FreeBytes is the room at the tail, from the head as consumers last
+  // published it. FreeBytesLocked (producers' lock held) first trusts the
+  // head it saw last time, which can only have moved on since, and looks at
+  // the consumers' line only when that leaves too little room: most puts
+  // then read nothing the consumers write.
   uint64_t FreeBytes() const {
     return state_->capacity - (state_->tail.load(std::memory_order_relaxed) -
                                state_->head.load(std::memory_order_acquire));
+  }
+  uint64_t FreeBytesLocked(uint64_t wanted) {
+    State& s = *state_;
+    const uint64_t tail = s.tail.load(std::memory_order_relaxed);
+    if (s.capacity - (tail - s.head_seen) < wanted) s.head_seen = s.head.load(std::memory_order_acquire);
+    return s.capacity - (tail - s.head_seen);
   }
 
   explicit ByteQueue(SharedObject<State> state) : state_(std::move(state)) {}
