@@ -10,6 +10,12 @@ def mpi_cc_binary(**kwargs):
     if HAVE_MPI:
         native.cc_binary(**kwargs)
 
-def mpi_sh_test(**kwargs):
+def mpi_sh_test(tags = [], **kwargs):
+    """An MPI job as a test, run alone ("exclusive").
+
+    Open MPI's shared-memory transport keeps files in /dev/shm while a job
+    runs, and the library's tests check that /dev/shm is the same before and
+    after them: run side by side, they would see the job's files come and go.
+    """
     if HAVE_MPI:
-        native.sh_test(**kwargs)
+        native.sh_test(tags = tags + ["exclusive"], **kwargs)
