@@ -1,10 +1,12 @@
 #include "ipc/queue.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <numeric>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -153,6 +155,43 @@ TEST(Queue, ConsumerThatSleepsOftenMissesNoWakeUp) {
   });
   for (int64_t i = 0; i < kItems; ++i) ASSERT_EQ(q.get(10s), i);
   EXPECT_EQ(WaitChild(pid), 0);
+}
+
+// Consumers killed with SIGKILL at arbitrary points of their get() loop
+// (inside the queue's critical section, at times) leave a queue that the
+// producer and the next consumer go on using: the items the dead took are
+// theirs, the rest arrive in order.
+TEST(Queue, ConsumersKilledMidGetDoNotWedgeTheQueue) {
+  constexpr int64_t kItems = 200000;
+  Queue<int64_t> q(0, 1 << 16);
+  Array<long> taken(1);
+  pid_t producer = ForkChild([&] {
+    for (int64_t i = 0; i < kItems; ++i) q.put(i);
+    return 0;
+  });
+  for (int round = 1; round <= 10; ++round) {
+    pid_t consumer = ForkChild([&] {
+      for (;;) {
+        q.get(10s);
+        taken[0] += 1;
+      }
+      return 0;
+    });
+    // Killed once it has taken a few thousand more items: somewhere in its loop.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (taken[0] < round * 3000 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    ::kill(consumer, SIGKILL);
+    EXPECT_EQ(WaitChild(consumer), -SIGKILL);
+  }
+  int64_t last = -1;
+  while (last != kItems - 1) {
+    const int64_t item = q.get(10s);  // Empty here: the queue is wedged.
+    ASSERT_GT(item, last);
+    last = item;
+  }
+  EXPECT_EQ(WaitChild(producer), 0);
 }
 
 TEST(Queue, ManyProducersManyConsumersLoseNothing) {
