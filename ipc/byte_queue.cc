@@ -13,12 +13,6 @@ namespace {
 // much less than a sleep and wake-up (MEASURING.md: 5-80 us).
 constexpr int kSpins = 200;
 
-inline void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 // The two futex words (items_seq, space_seq) are event counts: the upper 31
 // bits count wake-ups, the low bit says that someone sleeps, or is about to
 // sleep, on the word. A waiter sets the bit, checks its condition once more
@@ -143,19 +137,18 @@ bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
                                   const Deadline& deadline) {
   State& s = *state_;
   const uint64_t wanted = streamed ? kHeader : need;
-  auto room_for_item = [&] { return s.maxsize == 0 || Count() < s.maxsize; };
-  auto room = [&] {  // without the lock, while waiting
-    return room_for_item() && FreeBytes() >= wanted &&
+  auto room_with = [&](uint64_t free_bytes) {
+    return (s.maxsize == 0 || Count() < s.maxsize) && free_bytes >= wanted &&
            !s.writer_streaming.load(std::memory_order_relaxed);
   };
-  while (!(room_for_item() && FreeBytesLocked(wanted) >= wanted &&
-           !s.writer_streaming.load(std::memory_order_relaxed))) {
+  auto room = [&] { return room_with(FreeBytes()); };  // without the lock, while waiting
+  while (!room_with(FreeBytesLocked(wanted))) {
     if (!locked.Wait(&s.space_seq, deadline, room)) return false;
   }
   return true;
 }
 
-void ByteQueue::CommitLocked(uint64_t size) {
+void ByteQueue::CommitLocked(uint64_t size, uint64_t written) {
   State& s = *state_;
   const uint64_t tail = s.tail.load(std::memory_order_relaxed);
   CopyIn(tail, reinterpret_cast<const char*>(&size), kHeader);
@@ -163,7 +156,7 @@ void ByteQueue::CommitLocked(uint64_t size) {
   // first.
   s.puts.store(s.puts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
-  s.tail.store(tail + kHeader + size, std::memory_order_release);
+  s.tail.store(tail + kHeader + written, std::memory_order_release);
 }
 
 bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
@@ -174,18 +167,13 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   if (!WaitForRoomLocked(locked, need, streamed, deadline)) return false;
   if (!streamed) {
     CopyIn(s.tail.load(std::memory_order_relaxed) + kHeader, item.data(), item.size());
-    CommitLocked(item.size());
+    CommitLocked(item.size(), item.size());
     return true;
   }
   // Stream the item through the ring: publish its header, then each piece
   // as room appears, while other producers wait (writer_streaming).
-  const uint64_t size = item.size();
-  const uint64_t header_at = s.tail.load(std::memory_order_relaxed);
-  CopyIn(header_at, reinterpret_cast<const char*>(&size), kHeader);
-  s.puts.store(s.puts.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (s.joinable) s.unfinished.fetch_add(1, std::memory_order_relaxed);
   s.writer_streaming.store(1, std::memory_order_relaxed);
-  s.tail.store(header_at + kHeader, std::memory_order_release);
+  CommitLocked(item.size(), 0);
   Notify(&s.items_seq);
   size_t sent = 0;
   auto any_room = [&] { return FreeBytes() > 0; };

@@ -64,7 +64,7 @@ class ByteQueue {
   // `write` produces straight into the ring, saving the copy through a
   // buffer: write(first, first_size, second, second_size) fills both
   // stretches (the second is empty unless the item wraps around the ring's
-  // end). Runs `write` with the queue's lock held; if it throws, nothing is
+  // end). Runs `write` with the producers' lock held; if it throws, nothing is
   // added. Returns false if there was no room before the deadline.
   template <class Write>
   bool PutInPlace(size_t size, const Deadline& deadline, Write&& write) {
@@ -76,7 +76,7 @@ class ByteQueue {
       const size_t first = std::min<size_t>(size, state_->capacity - at);
       char* ring = reinterpret_cast<char*>(state_.tail());
       write(ring + at, first, ring, size - first);
-      CommitLocked(size);
+      CommitLocked(size, size);
     }
     AfterPut();
     return true;
@@ -214,15 +214,15 @@ class ByteQueue {
     uint64_t advance_ = 0;  // bytes to remove from the head at the end
   };
 
-
   bool PutLocked(std::string_view item, const Deadline& deadline);
   // WaitForRoomLocked (producers' lock held) waits until an item taking
   // `need` bytes may be added (for a streamed item, its header).
   bool WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed, const Deadline& deadline);
-  // CommitLocked (producers' lock held) writes the header of the `size`
-  // bytes already written after it and publishes the item; AfterPut wakes
-  // consumers (called once the lock is released).
-  void CommitLocked(uint64_t size);
+  // CommitLocked (producers' lock held) writes the header of a `size`-byte
+  // item at the tail and publishes it with the `written` bytes already
+  // copied after the header (all of them, or none for a streamed item);
+  // AfterPut wakes consumers (called once the lock is released).
+  void CommitLocked(uint64_t size, uint64_t written);
   void AfterPut();
   // AfterTake wakes producers (called once the consumers' lock is released).
   void AfterTake();

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "sync/errors.h"
+#include "sync/futex.h"
 
 namespace mp::internal {
 namespace {
@@ -38,9 +39,7 @@ std::string_view Encode(const T& value) {
 std::unique_lock<std::mutex> LockBriefly(std::mutex& mu) {
   for (int i = 0; i < 100; ++i) {
     if (mu.try_lock()) return std::unique_lock<std::mutex>(mu, std::adopt_lock);
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
+    CpuRelax();
   }
   return std::unique_lock<std::mutex>(mu);
 }

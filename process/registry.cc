@@ -158,9 +158,7 @@ void RegisterChild(std::shared_ptr<ChildState> child) {
   }();
   Registry& r = TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
-  if (!r.ever_registered.load(std::memory_order_relaxed)) {
-    r.ever_registered.store(true, std::memory_order_release);
-  }
+  r.ever_registered.store(true, std::memory_order_release);
   // Drop the children that were joined meanwhile, now and then, so a
   // program that starts millions of processes keeps a small registry.
   if (r.children.size() >= 2 * r.size_after_prune + 64) {

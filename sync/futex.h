@@ -32,6 +32,14 @@ Deadline DeadlineAfter(std::chrono::duration<Rep, Period> timeout) {
   return Clock::now() + std::chrono::duration_cast<nanoseconds>(timeout);
 }
 
+// CpuRelax tells the CPU that this thread spins, waiting for another (the
+// body of every spin-before-sleeping loop in the library).
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 // Expired is true once a (finite) deadline has passed.
 inline bool Expired(const Deadline& deadline) {
   return deadline.has_value() && Clock::now() >= *deadline;

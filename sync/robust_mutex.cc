@@ -112,9 +112,7 @@ AcquireResult Acquire(RobustMutexState* state, const Deadline& deadline) {
       } else if ((v & FUTEX_TID_MASK) == info.tid || (v & FUTEX_WAITERS)) {
         break;  // Our own lock, or others already sleep: no point spinning.
       }
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
+      CpuRelax();
     }
     for (;;) {
       // Slow path: after sleeping, take it with FUTEX_WAITERS set, since other
