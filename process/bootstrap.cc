@@ -31,7 +31,7 @@ struct SyncCache {
   bool synced = false;
 };
 
-bool SyncedWithStdio(std::ostream& stream, SyncCache& cache) {
+MP_CHILD_PATH bool SyncedWithStdio(std::ostream& stream, SyncCache& cache) {
   std::streambuf* buffer = stream.rdbuf();
   if (buffer != cache.buffer) {
     cache.synced = dynamic_cast<__gnu_cxx::stdio_sync_filebuf<char>*>(buffer) != nullptr;
@@ -46,7 +46,7 @@ bool SyncedWithStdio(std::ostream& stream, SyncCache& cache) {
 // there is output. Why by hand: C has no call that asks this, and
 // fflush(nullptr) locks (writes) every stream and the list even when all are
 // empty.
-bool AnyCStreamHoldsOutput() {
+MP_CHILD_PATH bool AnyCStreamHoldsOutput() {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
   if (!__libc_single_threaded) return true;
   for (FILE* f = _IO_list_all; f != nullptr; f = f->_chain) {
@@ -60,7 +60,7 @@ bool AnyCStreamHoldsOutput() {
 
 }  // namespace
 
-void FlushStandardStreams() {
+MP_CHILD_PATH void FlushStandardStreams() {
   static SyncCache caches[3];
   std::ostream* streams[3] = {&std::cout, &std::cerr, &std::clog};
   for (int i = 0; i < 3; ++i) {
@@ -71,19 +71,14 @@ void FlushStandardStreams() {
 
 int OpenDevNull() { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
-void ArmDeathSignal(pid_t parent) {
+MP_CHILD_PATH void ArmDeathSignal(pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   // The parent may have died between fork and prctl: then nobody will send
   // the signal, so act on it now.
   if (getppid() != parent) _exit(1);
 }
 
-void ChildMain(const ChildSetup& setup, const std::function<int()>& body, int devnull) {
-  Identity identity;
-  identity.name = setup.name;
-  identity.daemon = setup.daemon;
-  identity.path = setup.identity;
-  identity.parent.emplace(setup.parent_pid, setup.parent_name, false);
+MP_CHILD_PATH void ChildMain(Identity& identity, const std::function<int()>& body, int devnull) {
   BecomeChild(identity);
 
   // Python gives children /dev/null as stdin, so that only the parent reads
@@ -99,12 +94,12 @@ void ChildMain(const ChildSetup& setup, const std::function<int()>& body, int de
     code = body();
   } catch (const std::exception& e) {
     FlushStandardStreams();
-    std::fprintf(stderr, "Process %s:\n%s: %s\n", setup.name.c_str(),
+    std::fprintf(stderr, "Process %s:\n%s: %s\n", identity.name.c_str(),
                  CurrentExceptionTypeName().c_str(), e.what());
     code = 1;
   } catch (...) {
     FlushStandardStreams();
-    std::fprintf(stderr, "Process %s:\n%s\n", setup.name.c_str(),
+    std::fprintf(stderr, "Process %s:\n%s\n", identity.name.c_str(),
                  CurrentExceptionTypeName().c_str());
     code = 1;
   }

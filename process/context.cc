@@ -45,7 +45,8 @@ void init(int, char**) {
       _exit(1);
     }
     if (message.setup.daemon) internal::ArmDeathSignal(message.setup.parent_pid);
-    internal::ChildMain(message.setup, [&] { return internal::RunSpawnMessage(message); });
+    internal::Identity identity = internal::ChildIdentity(message.setup);
+    internal::ChildMain(identity, [&] { return internal::RunSpawnMessage(message); });
   }
 }
 

@@ -49,7 +49,7 @@ Launcher::~Launcher() {
 
 Process Launcher::start(ProcessOptions options, int arg) {
   Process process(std::move(options));
-  internal::ChildSetup setup{process.name(), process.daemon(), {}, getpid(),
+  internal::ChildSetup setup{process.name(), process.daemon(), process.identity_, getpid(),
                              current_process().name()};
   internal::SpawnMessage message{"", {}, {}, encode(arg), setup};
   {

@@ -24,32 +24,67 @@
 
 namespace mp::internal {
 
-// One started child, shared by its Process handle and the registry.
+// One started child, shared by its Process handle and, until it is reaped,
+// the registry.
 struct ChildState {
   pid_t pid = 0;
-  ScopedFd sentinel;   // readable once the child has ended
+  ScopedFd sentinel;   // readable once the child has ended (see SentinelLocked)
   bool direct = true;  // our own child (reaped with waitid); else the forkserver's
   std::string name;
   bool daemon = false;
   std::mutex mu;
   std::optional<int> exitcode;  // set once reaped
+
+  // The registry's links (guarded by its mutex): an intrusive list, so that
+  // registering a child writes no memory but the child's own and the
+  // registry's (see registry.cc). `registered` keeps the child alive while
+  // it is listed.
+  ChildState* prev = nullptr;
+  ChildState* next = nullptr;
+  std::shared_ptr<ChildState> registered;
 };
 
+// NewChildState: a fresh ChildState (in reused memory: see registry.cc).
+std::shared_ptr<ChildState> NewChildState();
+
 // TryReap collects the child's exit status if it has ended; never blocks.
-// Returns true once the child has ended.
+// Returns true once the child has ended. A reaped child leaves the registry.
 bool TryReap(ChildState& child);
-// WaitForExit blocks (on the sentinel) until the child ends or the deadline.
+// SentinelLocked (under child.mu) returns the child's sentinel, or -1 once it
+// was reaped. A direct child's pidfd is opened on first use: most children are
+// only ever joined, which needs none.
+int SentinelLocked(ChildState& child);
+// WaitForExit blocks until the child ends or the deadline.
 bool WaitForExit(ChildState& child, const Deadline& deadline);
 // SendSignal signals the child unless it has already been reaped.
 void SendSignal(ChildState& child, int sig);
 
 // ---- This process's identity and children (registry.cc) ----
 
+// Who a new child is, as its parent describes it.
+struct ChildSetup {
+  std::string name;
+  bool daemon = false;
+  IdentityPath identity;
+  pid_t parent_pid = 0;
+  std::string parent_name;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(name, daemon, std::vector<int>(identity.begin(), identity.end()), parent_pid, parent_name);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    std::vector<int> path;
+    ar(name, daemon, path, parent_pid, parent_name);
+    identity.assign(path.begin(), path.end());
+  }
+};
+
+
 struct Identity {
   std::string name = "MainProcess";
   bool daemon = false;
-  std::vector<int> path;  // Python's _identity: () in main, (1,) for Process-1, ...
-  int next_child = 1;
+  IdentityPath path;  // Python's _identity: () in main, (1,) for Process-1, ...
   std::optional<ProcessInfo> parent;
 };
 
@@ -57,13 +92,18 @@ struct Identity {
 Identity& Self();
 std::mutex& SelfMutex();
 // NextChildIdentity reserves the next child number: returns the child's path.
-std::vector<int> NextChildIdentity();
-std::string IdentitySuffix(const std::vector<int>& path);
+IdentityPath NextChildIdentity();
+std::string IdentitySuffix(const IdentityPath& path);
 
-// BecomeChild starts a fresh identity and an empty registry in a new child
-// (the parent's children are not the child's).
-void BecomeChild(const Identity& identity);
+// ChildIdentity is the identity a child described by `setup` takes.
+Identity ChildIdentity(ChildSetup setup);
+// BecomeChild, in a new child, adopts `identity` (not copied: it must live as
+// long as the process) and starts an empty registry (the parent's children
+// are not the child's).
+void BecomeChild(Identity& identity);
 
+// RegisterChild lists a started child until it is reaped, for
+// active_children() and the exit handler.
 void RegisterChild(std::shared_ptr<ChildState> child);
 // LiveChildren reaps what ended and returns the rest.
 std::vector<std::shared_ptr<ChildState>> LiveChildren();
@@ -72,17 +112,11 @@ void ExitCleanup();
 
 // ---- Launching (popen_*.cc) ----
 
-struct ChildSetup {
-  std::string name;
-  bool daemon = false;
-  std::vector<int> identity;
-  pid_t parent_pid = 0;
-  std::string parent_name;
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(name, daemon, identity, parent_pid, parent_name);
-  }
-};
+// MP_CHILD_PATH marks the code a new fork child runs before its target. A
+// fork does not copy the page tables of code, so a child faults in each
+// 64 KiB stretch of code it runs (about 20 us each here); marked hot, GCC puts
+// these functions together (.text.hot), in one or two such stretches.
+#define MP_CHILD_PATH [[gnu::hot]]
 
 // What a spawn or forkserver child receives.
 struct SpawnMessage {
@@ -99,18 +133,19 @@ struct SpawnMessage {
 
 SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup);
 
-std::shared_ptr<ChildState> LaunchFork(const ChildSetup& setup, const std::function<int()>& body);
+std::shared_ptr<ChildState> LaunchFork(ChildSetup setup, const std::function<int()>& body);
 std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message);
 std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message);
 
 // ---- In the child (bootstrap.cc) ----
 
-// ChildMain becomes the child described by `setup`, runs `body`, reports an
-// escaped exception as Python does, flushes the standard streams, joins or
+// ChildMain becomes the child with `identity` (see BecomeChild: the caller's
+// object, which lives on since ChildMain never returns), runs `body`, reports
+// an escaped exception as Python does, flushes the standard streams, joins or
 // terminates its own children and _exits with the code. Its stdin becomes
 // /dev/null, as in Python: `devnull`, when the parent opened it before the
 // fork (ChildMain closes it), else opened here.
-[[noreturn]] void ChildMain(const ChildSetup& setup, const std::function<int()>& body,
+[[noreturn]] void ChildMain(Identity& identity, const std::function<int()>& body,
                             int devnull = -1);
 // OpenDevNull opens /dev/null for reading, close-on-exec.
 int OpenDevNull();

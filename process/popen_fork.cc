@@ -24,7 +24,8 @@ bool KernelHasPidfd() {
 
 }  // namespace
 
-std::shared_ptr<ChildState> LaunchFork(const ChildSetup& setup, const std::function<int()>& body) {
+MP_CHILD_PATH std::shared_ptr<ChildState> LaunchFork(ChildSetup setup,
+                                                const std::function<int()>& body) {
   // Flush first, so the child does not print the parent's buffered output again.
   FlushStandardStreams();
   // Without pidfds (Linux < 5.3), the sentinel is a pipe whose write end only
@@ -35,30 +36,30 @@ std::shared_ptr<ChildState> LaunchFork(const ChildSetup& setup, const std::funct
   // in, while a child would fault it in (measured: a fifth of a no-op child's
   // start-up here).
   ScopedFd devnull(OpenDevNull());
+  // Built here for the same reason: the child adopts it without copying.
+  const bool daemon = setup.daemon;
+  Identity identity = ChildIdentity(std::move(setup));
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
     if (fallback[0] >= 0) ::close(fallback[0]);
-    if (setup.daemon) ArmDeathSignal(parent);
-    ChildMain(setup, body, devnull.release());
+    if (daemon) ArmDeathSignal(parent);
+    ChildMain(identity, body, devnull.release());
   }
   devnull.reset();
-  auto child = std::make_shared<ChildState>();
+  auto child = NewChildState();
   child->pid = pid;
-  child->name = setup.name;
-  child->daemon = setup.daemon;
+  child->name = identity.name;
+  child->daemon = daemon;
   child->direct = true;
   if (fallback[0] >= 0) {
     ::close(fallback[1]);
     child->sentinel.reset(fallback[0]);
-  } else {
-    // A pidfd becomes readable when the child ends, and no grandchild can
-    // hold it open by mistake.
-    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) throw_errno("pidfd_open");
-    child->sentinel.reset(pidfd);
   }
+  // Otherwise the sentinel is a pidfd, opened when first needed
+  // (SentinelLocked): it becomes readable when the child ends, and no
+  // grandchild can hold it open by mistake.
   return child;
 }
 

@@ -92,7 +92,7 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
                        " (for forkserver: does main() call mp::init(argc, argv) first?)");
   }
   if (pid < 0) throw ProcessError("forkserver: fork failed in the server");
-  auto child = std::make_shared<ChildState>();
+  auto child = NewChildState();
   child->pid = pid;
   child->name = message.setup.name;
   child->daemon = message.setup.daemon;
@@ -144,7 +144,8 @@ void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& r
       for (auto& [_, fd] : status_fds) ::close(fd);
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       if (message.setup.daemon) ArmDeathSignal(server);
-      ChildMain(message.setup, [&] { return run(message); });
+      Identity identity = ChildIdentity(message.setup);
+      ChildMain(identity, [&] { return run(message); });
     }
     if (pid > 0) {
       status_fds[pid] = status_fd;

@@ -69,7 +69,7 @@ std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message) {
   auto [reader, writer] = Pipe(false);
   const pid_t pid = ExecSelf(kSpawnFdEnv, reader.fileno());
   reader.close();
-  auto child = std::make_shared<ChildState>();
+  auto child = NewChildState();
   child->pid = pid;
   child->name = message.setup.name;
   child->daemon = message.setup.daemon;

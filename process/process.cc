@@ -17,8 +17,8 @@ Process::Process(ProcessOptions options)
       daemon_(options.daemon),
       start_method_(std::move(options.start_method)) {
   // Python numbers a Process when it is created, not when it starts.
-  const std::vector<int> identity = internal::NextChildIdentity();
-  if (name_.empty()) name_ = options.name_prefix + "-" + internal::IdentitySuffix(identity);
+  identity_ = internal::NextChildIdentity();
+  if (name_.empty()) name_ = options.name_prefix + "-" + internal::IdentitySuffix(identity_);
   if (!start_method_.empty()) get_context(start_method_);  // Validates the name.
 }
 
@@ -26,8 +26,11 @@ Process::Process(Process&&) noexcept = default;
 Process& Process::operator=(Process&&) noexcept = default;
 Process::~Process() = default;
 
-void Process::run() {
-  if (target_) target_exit_code_ = target_();
+MP_CHILD_PATH void Process::run() {
+  if (!target_) return;
+  // Written only if not 0 already: this object's page is the parent's, and a
+  // write would cost the child a copy-on-write fault.
+  if (const int code = target_(); code != target_exit_code_) target_exit_code_ = code;
 }
 
 void Process::check_not_closed(const char* what) const {
@@ -55,10 +58,12 @@ void Process::start() {
         "Process.start: this process was started by spawn but main() did not call "
         "mp::init(argc, argv) first");
   }
-  internal::ChildSetup setup{name_, daemon_, {}, getpid(), parent_name};
+  // identity_ is moved: nothing needs it after a start (a second one throws).
+  internal::ChildSetup setup{name_, daemon_, std::move(identity_), getpid(),
+                             std::move(parent_name)};
   const std::string method = start_method_.empty() ? get_start_method() : start_method_;
   if (method == "fork") {
-    child_ = internal::LaunchFork(setup, [this] {
+    child_ = internal::LaunchFork(std::move(setup), [this] {
       run();
       return target_exit_code_;
     });
@@ -118,8 +123,9 @@ void Process::close() {
 int Process::sentinel() const {
   check_started("sentinel");
   std::lock_guard<std::mutex> lock(child_->mu);
-  if (!child_->sentinel.valid()) throw ProcessError("Process.sentinel: process already reaped");
-  return child_->sentinel.get();
+  const int fd = internal::SentinelLocked(*child_);
+  if (fd < 0) throw ProcessError("Process.sentinel: process already reaped");
+  return fd;
 }
 
 pid_t Process::pid() const {

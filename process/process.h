@@ -52,6 +52,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "ipc/codec.h"
 #include "process/context.h"
 #include "process/function_id.h"
@@ -88,6 +89,11 @@ class ProcessInfo {
 namespace internal {
 
 struct ChildState;
+
+// A process's place in the tree, as Python's _identity: () for the main
+// process, (1,) for Process-1, (1, 2) for its second child. Inline: starting
+// a child allocates nothing for it (see registry.cc on why that matters).
+using IdentityPath = absl::InlinedVector<int, 4>;
 
 // How a spawn or forkserver child finds and calls the target.
 struct SpawnRecipe {
@@ -253,6 +259,7 @@ class Process {
   bool join_until(const internal::Deadline& deadline);
 
   std::string name_;
+  internal::IdentityPath identity_;  // Python's _identity: Process-1's child is (1, 1)
   bool daemon_ = false;
   std::string start_method_;
   std::function<int()> target_;

@@ -166,6 +166,52 @@ TEST(Process, CloseWhileRunningIsValueError) {
   p.close();
 }
 
+void StartGrandchild(Connection conn) {
+  Process grandchild(ReportIdentity, conn);
+  grandchild.start();
+  grandchild.join();
+}
+
+TEST(Process, GrandchildIsNamedAfterItsParent) {
+  auto [r, w] = Pipe();
+  Process child(StartGrandchild, w);
+  child.start();
+  auto [name, parent_name] = r.recv<std::tuple<std::string, std::string>>();
+  EXPECT_EQ(name, child.name() + ":1");  // Python: Process-3's first child is Process-3:1
+  EXPECT_EQ(parent_name, child.name());
+  child.join();
+  EXPECT_EQ(child.exitcode(), 0);
+}
+
+TEST(Process, ChildDoesNotInheritItsParentsChildren) {
+  Event go;
+  Process sleeper([&] { go.wait(10s); });
+  sleeper.start();
+  auto [r, w] = Pipe();
+  Process child([w = w]() mutable { w.send(static_cast<int>(active_children().size())); });
+  child.start();
+  EXPECT_EQ(r.recv<int>(), 0);
+  child.join();
+  go.set();
+  sleeper.join();
+  EXPECT_EQ(sleeper.exitcode(), 0);
+}
+
+TEST(Process, JoinAndIsAliveFromTwoThreadsAgreeOnTheExitCode) {
+  for (int round = 0; round < 20; ++round) {
+    Process p([] { return 7; });
+    p.start();
+    std::thread poller([&] {
+      while (p.is_alive()) {
+      }
+    });
+    p.join();
+    poller.join();
+    ASSERT_EQ(p.exitcode(), 7);
+    EXPECT_THROW(p.sentinel(), ProcessError);  // reaped
+  }
+}
+
 TEST(Process, JoinTimeoutAndSentinel) {
   Event go;
   Process p([&] { go.wait(10s); });

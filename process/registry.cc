@@ -1,6 +1,7 @@
 // This process's identity, its children, and how they are waited for.
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,23 +18,50 @@
 namespace mp::internal {
 namespace {
 
-struct Registry {
-  std::mutex mu;
-  std::vector<std::shared_ptr<ChildState>> children;  // guarded by mu
-  size_t size_after_prune = 0;                        // guarded by mu
-  // Set (under mu) once a child was registered: lets a child that started
-  // none end without taking the mutex, whose code it would fault in.
+// What starting and joining a child writes, in one page that a fork does not
+// copy: the child gets it zero-filled (MADV_WIPEONFORK), which is the right
+// start for everything here (std::mutex is all zeros when unlocked). Why:
+// after a fork every page the parent or the child writes costs it a
+// copy-on-write fault (about 20 us on this kind of VM, a tenth of a fork),
+// and a fork does not write-protect a page it does not copy, so the parent
+// writes this one for free.
+struct Globals {
+  std::mutex self_mu;
+  Identity* self = nullptr;  // guarded by self_mu; nullptr: MainIdentity()
+  int children_numbered = 0;  // guarded by self_mu: Process objects created
+
+  std::mutex registry_mu;
+  ChildState* children = nullptr;  // guarded by registry_mu: the unreaped ones
+  // Set (under registry_mu) once a child was registered: lets a child that
+  // started none end without taking the mutex, whose code it would fault in.
   std::atomic<bool> ever_registered{false};
+
+  // Memory for ChildStates, kept for reuse (see NewChildState).
+  std::mutex blocks_mu;
+  void* free_blocks = nullptr;  // guarded by blocks_mu: linked through their first word
+  size_t free_block_size = 0;   // guarded by blocks_mu
+  int free_block_count = 0;     // guarded by blocks_mu
 };
 
-// Leaked on purpose: the exit handler uses it after static destructors may
-// have started. Replaced (not cleared) in a new child, because another thread
-// of the parent may have held its mutex at the moment of fork.
-Registry* g_registry = new Registry;
-std::mutex* g_self_mutex = new std::mutex;
-Identity* g_self = new Identity;
+// The main process's identity (also a raw fork()'s child's, as in Python).
+Identity& MainIdentity() {
+  static Identity* identity = new Identity;  // never destroyed: used at exit
+  return *identity;
+}
 
-Registry& TheRegistry() { return *g_registry; }
+bool g_wiped_on_fork = false;  // whether the kernel wipes Globals in a child
+
+Globals& MakeGlobals() {
+  const size_t size = (sizeof(Globals) + 4095) & ~size_t{4095};
+  void* page = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) page = ::operator new(sizeof(Globals));
+  else g_wiped_on_fork = madvise(page, size, MADV_WIPEONFORK) == 0;  // Linux >= 4.14
+  return *new (page) Globals;
+}
+
+// Never destroyed: the exit handler uses it after static destructors may have
+// run.
+Globals& g = MakeGlobals();
 
 int StatusToExitCode(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return info.si_status;
@@ -58,9 +86,22 @@ bool WaitReadable(int fd, const Deadline& deadline) {
 
 }  // namespace
 
-bool TryReap(ChildState& child) {
-  std::lock_guard<std::mutex> lock(child.mu);
-  if (child.exitcode) return true;
+namespace {
+
+// Unlinks a reaped child from the registry.
+void UnregisterChild(ChildState& child) {
+  std::shared_ptr<ChildState> release;  // dropped after the lock
+  std::lock_guard<std::mutex> lock(g.registry_mu);
+  if (!child.registered) return;
+  if (child.prev != nullptr) child.prev->next = child.next;
+  if (child.next != nullptr) child.next->prev = child.prev;
+  if (g.children == &child) g.children = child.next;
+  child.prev = child.next = nullptr;
+  release = std::move(child.registered);
+}
+
+// ReapLocked: TryReap's work, under child.mu.
+bool ReapLocked(ChildState& child) {
   if (child.direct) {
     siginfo_t info{};
     if (waitid(P_PID, static_cast<id_t>(child.pid), &info, WEXITED | WNOHANG) != 0) {
@@ -89,25 +130,47 @@ bool TryReap(ChildState& child) {
   return true;
 }
 
-bool WaitForExit(ChildState& child, const Deadline& deadline) {
-  int fd;
+}  // namespace
+
+bool TryReap(ChildState& child) {
   {
     std::lock_guard<std::mutex> lock(child.mu);
     if (child.exitcode) return true;
-    fd = child.sentinel.get();
+    if (!ReapLocked(child)) return false;
   }
-  if (!WaitReadable(fd, deadline)) return false;
-  if (TryReap(child)) return true;
-  // The pidfd turned readable a moment before waitid can see the exit.
-  std::lock_guard<std::mutex> lock(child.mu);
-  if (child.direct) {
-    siginfo_t info{};
-    while (waitid(P_PID, static_cast<id_t>(child.pid), &info, WEXITED) != 0 && errno == EINTR) {
+  UnregisterChild(child);
+  return true;
+}
+
+int SentinelLocked(ChildState& child) {
+  if (!child.sentinel.valid() && child.direct && !child.exitcode) {
+    const int fd = static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0));
+    if (fd < 0) throw_errno("pidfd_open");
+    child.sentinel.reset(fd);
+  }
+  return child.sentinel.get();
+}
+
+bool WaitForExit(ChildState& child, const Deadline& deadline) {
+  for (;;) {
+    int fd = -1;
+    {
+      std::lock_guard<std::mutex> lock(child.mu);
+      if (child.exitcode) return true;
+      if (deadline || !child.direct) fd = SentinelLocked(child);
     }
-    child.exitcode = StatusToExitCode(info);
-    child.sentinel.reset();
+    if (fd >= 0 && !WaitReadable(fd, deadline)) return false;
+    if (TryReap(child)) return true;
+    // join() without a timeout (or a pidfd readable a moment before waitid
+    // sees the exit): block in waitid. WNOWAIT leaves the reaping to
+    // TryReap, under the child's mutex, which another thread's is_alive()
+    // may be taking. A plain join needs no pidfd: two system calls fewer.
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(child.pid), &info, WEXITED | WNOWAIT) != 0 &&
+        errno != EINTR && errno != ECHILD) {
+      throw_errno("waitid");
+    }
   }
-  return child.exitcode.has_value();
 }
 
 void SendSignal(ChildState& child, int sig) {
@@ -116,31 +179,97 @@ void SendSignal(ChildState& child, int sig) {
   if (!child.exitcode) ::kill(child.pid, sig);
 }
 
-Identity& Self() { return *g_self; }
+namespace {
 
-std::mutex& SelfMutex() { return *g_self_mutex; }
-
-void BecomeChild(const Identity& identity) {
-  // Rebuilt in place rather than reallocated: every page a new child touches
-  // costs it a copy-on-write fault, and start-up time is what fork mode is for.
-  // The parent's children list is dropped without being read (its elements
-  // are the parent's), and a mutex another thread held at fork is reset.
-  new (&g_registry->mu) std::mutex;
-  new (&g_registry->children) std::vector<std::shared_ptr<ChildState>>();
-  g_registry->size_after_prune = 0;
-  g_registry->ever_registered.store(false, std::memory_order_relaxed);
-  new (g_self_mutex) std::mutex;
-  *g_self = identity;
+void* TakeBlock(size_t size) {
+  {
+    std::lock_guard<std::mutex> lock(g.blocks_mu);
+    if (g.free_blocks != nullptr && g.free_block_size == size) {
+      void* block = g.free_blocks;
+      g.free_blocks = *static_cast<void**>(block);
+      --g.free_block_count;
+      return block;
+    }
+  }
+  return ::operator new(size);
 }
 
-std::vector<int> NextChildIdentity() {
+void GiveBlock(void* block, size_t size) {
+  constexpr int kKeep = 64;
+  {
+    std::lock_guard<std::mutex> lock(g.blocks_mu);
+    if (g.free_block_count == 0) g.free_block_size = size;
+    if (g.free_block_count < kKeep && g.free_block_size == size) {
+      *static_cast<void**>(block) = g.free_blocks;
+      g.free_blocks = block;
+      ++g.free_block_count;
+      return;
+    }
+  }
+  ::operator delete(block);
+}
+
+// An allocator for std::allocate_shared that reuses blocks. Why not malloc:
+// malloc and free write their per-thread cache and free() writes errno, two
+// pages besides the block's own, each a copy-on-write fault after a fork;
+// a reused block costs only its own page (see Globals).
+template <class T>
+struct ReusedBlocks {
+  using value_type = T;
+  ReusedBlocks() = default;
+  template <class U>
+  ReusedBlocks(const ReusedBlocks<U>&) {}  // NOLINT: rebinding, as allocators do
+  T* allocate(size_t n) { return static_cast<T*>(TakeBlock(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { GiveBlock(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const ReusedBlocks<U>&) const {
+    return true;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<ChildState> NewChildState() {
+  return std::allocate_shared<ChildState>(ReusedBlocks<ChildState>());
+}
+
+Identity& Self() { return g.self != nullptr ? *g.self : MainIdentity(); }
+
+std::mutex& SelfMutex() { return g.self_mu; }
+
+Identity ChildIdentity(ChildSetup setup) {
+  Identity identity;
+  identity.name = std::move(setup.name);
+  identity.daemon = setup.daemon;
+  identity.path = std::move(setup.identity);
+  identity.parent.emplace(setup.parent_pid, std::move(setup.parent_name), false);
+  return identity;
+}
+
+MP_CHILD_PATH void BecomeChild(Identity& identity) {
+  // Adopted rather than copied: see Globals. Without MADV_WIPEONFORK, reset
+  // by hand what the kernel would have: the parent's children are dropped
+  // without being read (they are the parent's), and a mutex another thread
+  // held at fork is made anew.
+  if (!g_wiped_on_fork) {
+    new (&g.self_mu) std::mutex;
+    g.children_numbered = 0;
+    new (&g.registry_mu) std::mutex;
+    g.children = nullptr;
+    g.ever_registered.store(false, std::memory_order_relaxed);
+    new (&g.blocks_mu) std::mutex;
+  }
+  g.self = &identity;
+}
+
+IdentityPath NextChildIdentity() {
   std::lock_guard<std::mutex> lock(SelfMutex());
-  std::vector<int> path = Self().path;
-  path.push_back(Self().next_child++);
+  IdentityPath path = Self().path;
+  path.push_back(++g.children_numbered);
   return path;
 }
 
-std::string IdentitySuffix(const std::vector<int>& path) {
+std::string IdentitySuffix(const IdentityPath& path) {
   std::string out;
   for (size_t i = 0; i < path.size(); ++i) {
     if (i > 0) out += ":";
@@ -156,52 +285,39 @@ void RegisterChild(std::shared_ptr<ChildState> child) {
     std::atexit(&ExitCleanup);
     return true;
   }();
-  Registry& r = TheRegistry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.ever_registered.store(true, std::memory_order_release);
-  // Drop the children that were joined meanwhile, now and then, so a
-  // program that starts millions of processes keeps a small registry.
-  if (r.children.size() >= 2 * r.size_after_prune + 64) {
-    std::erase_if(r.children, [](const std::shared_ptr<ChildState>& c) {
-      std::lock_guard<std::mutex> child_lock(c->mu);
-      return c->exitcode.has_value();
-    });
-    r.size_after_prune = r.children.size();
-  }
-  r.children.push_back(std::move(child));
+  std::lock_guard<std::mutex> lock(g.registry_mu);
+  g.ever_registered.store(true, std::memory_order_release);
+  ChildState* raw = child.get();
+  raw->next = g.children;
+  if (g.children != nullptr) g.children->prev = raw;
+  g.children = raw;
+  raw->registered = std::move(child);
 }
 
 std::vector<std::shared_ptr<ChildState>> LiveChildren() {
-  Registry& r = TheRegistry();
-  std::vector<std::shared_ptr<ChildState>> snapshot;
+  std::vector<std::shared_ptr<ChildState>> listed;
   {
-    std::lock_guard<std::mutex> lock(r.mu);
-    snapshot = r.children;
+    std::lock_guard<std::mutex> lock(g.registry_mu);
+    for (ChildState* c = g.children; c != nullptr; c = c->next) listed.push_back(c->registered);
   }
   std::vector<std::shared_ptr<ChildState>> live;
-  for (auto& child : snapshot) {
+  for (auto& child : listed) {
     if (!TryReap(*child)) live.push_back(child);
   }
-  std::lock_guard<std::mutex> lock(r.mu);
-  std::erase_if(r.children, [](const std::shared_ptr<ChildState>& c) {
-    std::lock_guard<std::mutex> child_lock(c->mu);
-    return c->exitcode.has_value();
-  });
   return live;
 }
 
-void ExitCleanup() {
-  if (!TheRegistry().ever_registered.load(std::memory_order_acquire)) return;
+MP_CHILD_PATH void ExitCleanup() {
+  if (!g.ever_registered.load(std::memory_order_acquire)) return;
   {
-    std::lock_guard<std::mutex> lock(TheRegistry().mu);
-    if (TheRegistry().children.empty()) return;
+    std::lock_guard<std::mutex> lock(g.registry_mu);
+    if (g.children == nullptr) return;
   }
   // Python's _exit_function: terminate daemonic children, then join all.
   for (auto& child : LiveChildren()) {
     if (child->daemon) SendSignal(*child, SIGTERM);
   }
   for (auto& child : LiveChildren()) WaitForExit(*child, std::nullopt);
-  LiveChildren();
 }
 
 }  // namespace mp::internal
