@@ -15,6 +15,10 @@
 #include "process/popen.h"
 #include "sync/errors.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace mp::internal {
 namespace {
 
@@ -54,8 +58,14 @@ bool g_wiped_on_fork = false;  // whether the kernel wipes Globals in a child
 Globals& MakeGlobals() {
   const size_t size = (sizeof(Globals) + 4095) & ~size_t{4095};
   void* page = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (page == MAP_FAILED) page = ::operator new(sizeof(Globals));
-  else g_wiped_on_fork = madvise(page, size, MADV_WIPEONFORK) == 0;  // Linux >= 4.14
+  if (page == MAP_FAILED) {
+    page = ::operator new(sizeof(Globals));
+  } else {
+    g_wiped_on_fork = madvise(page, size, MADV_WIPEONFORK) == 0;  // Linux >= 4.14
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_register_root_region(page, size);  // LeakSanitizer skips mmap'd memory
+#endif
+  }
   return *new (page) Globals;
 }
 
@@ -191,7 +201,13 @@ void* TakeBlock(size_t size) {
       return block;
     }
   }
-  return ::operator new(size);
+  void* block = ::operator new(size);
+#if defined(__SANITIZE_ADDRESS__)
+  // A child that exits normally holds its parent's ChildStates (and spare
+  // blocks) with the list that led to them wiped: not a leak.
+  __lsan_ignore_object(block);
+#endif
+  return block;
 }
 
 void GiveBlock(void* block, size_t size) {
