@@ -1,5 +1,6 @@
 #include "ipc/byte_queue.h"
 
+#include <chrono>
 #include <climits>
 #include <cstring>
 
@@ -12,6 +13,13 @@ namespace {
 // producer and a consumer on two CPUs usually hand over within a microsecond,
 // much less than a sleep and wake-up (MEASURING.md: 5-80 us).
 constexpr int kSpins = 200;
+
+// Beyond that, go on spinning while the other side holds its lock, for up to
+// this long: it is then copying an item in or out, and a large item takes
+// tens of microseconds to copy, less than a sleep and a wake-up across CPUs
+// here (MEASURING.md: 40-80 us). An idle other side holds no lock, so a
+// waiter for a quiet queue still goes to sleep after the short spin.
+constexpr auto kBusySpin = std::chrono::microseconds(150);
 
 // The two futex words (items_seq, space_seq) are event counts: the upper 31
 // bits count wake-ups, the low bit says that someone sleeps, or is about to
@@ -57,13 +65,22 @@ std::string& ScratchBuffer() {
 
 }  // namespace
 
-bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, const Deadline& deadline,
-                             absl::FunctionRef<bool()> ready) {
+bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, const RobustMutexState* other_side,
+                             const Deadline& deadline, absl::FunctionRef<bool()> ready) {
   Release(m_);
   bool in_time = true;
   // Spin first, unannounced, so the other side pays no wake-up system call
   // for a hand-over that takes a microsecond; a _nowait call does not spin.
-  for (int spins = Expired(deadline) ? kSpins : 0; spins < kSpins && !ready(); ++spins) CpuRelax();
+  if (!Expired(deadline)) {
+    for (int spins = 0; spins < kSpins && !ready(); ++spins) CpuRelax();
+    if (!ready() && IsLocked(other_side)) {
+      const auto until = std::chrono::steady_clock::now() + kBusySpin;
+      for (int spins = 1; !ready() && IsLocked(other_side); ++spins) {
+        CpuRelax();
+        if (spins % 64 == 0 && std::chrono::steady_clock::now() > until) break;
+      }
+    }
+  }
   for (;;) {
     if (ready()) break;
     uint32_t current = seq->load(std::memory_order_relaxed);
@@ -143,7 +160,7 @@ bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
   };
   auto room = [&] { return room_with(FreeBytes()); };  // without the lock, while waiting
   while (!room_with(FreeBytesLocked(wanted))) {
-    if (!locked.Wait(&s.space_seq, deadline, room)) return false;
+    if (!locked.Wait(&s.space_seq, &s.get_mutex, deadline, room)) return false;
   }
   return true;
 }
@@ -180,7 +197,7 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   while (sent < item.size()) {
     const uint64_t free_bytes = FreeBytesLocked(item.size() - sent);
     if (free_bytes == 0) {
-      locked.Wait(&s.space_seq, std::nullopt, any_room);
+      locked.Wait(&s.space_seq, &s.get_mutex, std::nullopt, any_room);
       continue;
     }
     const size_t n = std::min<size_t>(free_bytes, item.size() - sent);
@@ -208,7 +225,7 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
            s.tail.load(std::memory_order_acquire) - s.head.load(std::memory_order_relaxed) >= kHeader;
   };
   while (!item_there()) {
-    if (!locked_.Wait(&s.items_seq, deadline, item_there)) return false;
+    if (!locked_.Wait(&s.items_seq, &s.put_mutex, deadline, item_there)) return false;
   }
   const uint64_t head = s.head.load(std::memory_order_relaxed);
   uint64_t size;
@@ -246,7 +263,7 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
   while (got < size) {
     const uint64_t available = s.tail.load(std::memory_order_acquire) - (start + got);
     if (available == 0) {
-      locked_.Wait(&s.items_seq, std::nullopt, piece_there);
+      locked_.Wait(&s.items_seq, &s.put_mutex, std::nullopt, piece_there);
       continue;
     }
     const size_t n = std::min<size_t>(available, size - got);

@@ -179,8 +179,11 @@ class ByteQueue {
     // Wait gives the mutex up until ready() holds (checked without the
     // mutex; the caller checks again with it) or the deadline passes, and
     // returns ready(). It sleeps on `seq`, which the other side notifies
-    // after every change that can make ready() true (see byte_queue.cc).
-    bool Wait(std::atomic<uint32_t>* seq, const Deadline& deadline, absl::FunctionRef<bool()> ready);
+    // after every change that can make ready() true (see byte_queue.cc),
+    // after spinning for a while, longer while `other_side` (the other
+    // end's mutex) is held.
+    bool Wait(std::atomic<uint32_t>* seq, const RobustMutexState* other_side,
+              const Deadline& deadline, absl::FunctionRef<bool()> ready);
 
    private:
     RobustMutexState* m_;
