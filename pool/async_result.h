@@ -16,7 +16,10 @@
 #ifndef POOL_ASYNC_RESULT_H_
 #define POOL_ASYNC_RESULT_H_
 
+#include <atomic>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -25,8 +28,6 @@
 #include <utility>
 #include <variant>
 
-#include <condition_variable>
-#include <mutex>
 #include "pool/task.h"
 #include "sync/errors.h"
 #include "sync/futex.h"
@@ -45,74 +46,81 @@ std::exception_ptr OutcomeError(const Outcome& outcome);
 void CallErrorCallback(const std::function<void(const Error&)>& callback,
                        const std::exception_ptr& error);
 
+// ResultState: the shared state behind an AsyncResult. Small on purpose (one
+// futex word, the value, the error; callbacks only when given): apply_async
+// makes one per task, and a program that submits tasks by the hundred
+// thousand would otherwise spend more time faulting in fresh heap pages for
+// them than submitting (measured here: ~800 faults per 20,000 tasks with a
+// mutex and condition variable inside, at ~12 us each).
 template <class V>
 class ResultState {
  public:
+  struct Callbacks {
+    std::function<void(const V&)> on_value;
+    std::function<void(const Error&)> on_error;
+  };
+
   void Set(V value) { Complete(std::move(value), nullptr); }
   void Fail(std::exception_ptr error) { Complete(std::nullopt, std::move(error)); }
 
-  bool ready() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return ready_;
-  }
+  bool ready() const { return (word_.load(std::memory_order_acquire) & kPhase) == kReady; }
   bool WaitUntil(const Deadline& deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!deadline) {
-      cv_.wait(lock, [this] { return ready_; });
-      return true;
+    for (;;) {
+      uint32_t word = word_.load(std::memory_order_acquire);
+      if ((word & kPhase) == kReady) return true;
+      if (!(word & kWaiters)) {
+        if (!word_.compare_exchange_weak(word, word | kWaiters, std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+          continue;
+        }
+        word |= kWaiters;
+      }
+      if (!FutexWait(&word_, word, deadline)) return ready();
     }
-    return cv_.wait_until(lock, *deadline, [this] { return ready_; });
   }
-  // Get returns the value or rethrows; call after WaitUntil returned true.
+  // Get returns the value or rethrows; call after WaitUntil returned true
+  // (the value is written once, before the result turns ready).
   V Get() {
-    std::lock_guard<std::mutex> lock(mu_);
     if (error_) std::rethrow_exception(error_);
     return *value_;
   }
   // Take moves the value out (or rethrows); for a result nobody else can
   // see (Pool::map's own), so a big result is not copied on its way out.
   V Take() {
-    std::lock_guard<std::mutex> lock(mu_);
     if (error_) std::rethrow_exception(error_);
     return std::move(*value_);
   }
-  bool successful() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!ready_) throw ValueError("AsyncResult.successful: result is not ready");
+  bool successful() const {
+    if (!ready()) throw ValueError("AsyncResult.successful: result is not ready");
     return error_ == nullptr;
   }
 
-  std::function<void(const V&)> callback;
-  std::function<void(const Error&)> error_callback;
+  std::unique_ptr<Callbacks> callbacks;  // set before the task is submitted
 
  private:
+  // word_: the phase in the low bits, and whether anyone sleeps on it.
+  static constexpr uint32_t kPending = 0, kCompleting = 1, kReady = 2, kPhase = 3, kWaiters = 4;
+
   void Complete(std::optional<V> value, std::exception_ptr error) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (ready_ || completing_) return;
-      completing_ = true;
-    }
+    uint32_t word = word_.load(std::memory_order_relaxed);
+    do {
+      if ((word & kPhase) != kPending) return;  // completed (or completing) already
+    } while (!word_.compare_exchange_weak(word, (word & kWaiters) | kCompleting,
+                                          std::memory_order_acquire, std::memory_order_relaxed));
     // As in Python, callbacks run before the result is marked ready, so that
     // get() returns only after they are done.
-    if (error == nullptr && callback) callback(*value);
-    if (error != nullptr && error_callback) CallErrorCallback(error_callback, error);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      value_ = std::move(value);
-      error_ = std::move(error);
-      ready_ = true;
+    if (callbacks) {
+      if (error == nullptr && callbacks->on_value) callbacks->on_value(*value);
+      if (error != nullptr && callbacks->on_error) CallErrorCallback(callbacks->on_error, error);
     }
-    cv_.notify_all();
+    value_ = std::move(value);
+    error_ = std::move(error);
+    if (word_.exchange(kReady, std::memory_order_release) & kWaiters) FutexWake(&word_, INT32_MAX);
   }
 
-  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
-  // ThreadSanitizer, which then cannot see absl::Mutex's synchronization.
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool ready_ = false;       // guarded by mu_
-  bool completing_ = false;  // guarded by mu_
-  std::optional<V> value_;   // guarded by mu_
-  std::exception_ptr error_;  // guarded by mu_
+  std::atomic<uint32_t> word_{kPending};
+  std::optional<V> value_;    // written once, before word_ turns kReady
+  std::exception_ptr error_;  // likewise
 };
 
 }  // namespace internal

@@ -300,16 +300,19 @@ class Pool {
   static auto MakeState(Callbacks<C, E> cbs) {
     using V = internal::Stored<R>;
     auto state = std::make_shared<internal::ResultState<V>>();
-    if constexpr (!std::is_same_v<C, std::nullptr_t>) {
+    constexpr bool kOnValue = !std::is_same_v<C, std::nullptr_t>;
+    constexpr bool kOnError = !std::is_same_v<E, std::nullptr_t>;
+    if constexpr (kOnValue || kOnError) {
+      state->callbacks = std::make_unique<typename internal::ResultState<V>::Callbacks>();
+    }
+    if constexpr (kOnValue) {
       if constexpr (std::is_void_v<R>) {
-        state->callback = [cb = std::move(cbs.callback)](const V&) { cb(); };
+        state->callbacks->on_value = [cb = std::move(cbs.callback)](const V&) { cb(); };
       } else {
-        state->callback = [cb = std::move(cbs.callback)](const V& v) { cb(v); };
+        state->callbacks->on_value = [cb = std::move(cbs.callback)](const V& v) { cb(v); };
       }
     }
-    if constexpr (!std::is_same_v<E, std::nullptr_t>) {
-      state->error_callback = std::move(cbs.error_callback);
-    }
+    if constexpr (kOnError) state->callbacks->on_error = std::move(cbs.error_callback);
     return state;
   }
 

@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "pool/test_tasks.h"
+#include "sync/synchronize.h"
 #include "tests/test_util.h"
 
 namespace mp {
@@ -24,6 +25,37 @@ using namespace test_tasks;  // NOLINT: Square, Add, Fail, CrashOn, ...
 
 int g_initialized = 0;
 int ReadInitialized(int) { return g_initialized; }
+
+// Made before any pool in this test binary, so every worker shares them.
+Event& LongTaskStarted() {
+  static Event* started = new Event;
+  return *started;
+}
+Event& LongTaskRelease() {
+  static Event* release = new Event;
+  return *release;
+}
+int WaitForRelease(int) {
+  LongTaskStarted().set();
+  return LongTaskRelease().wait(30s) ? 1 : 0;
+}
+
+TEST(Pool, IdleWorkerTakesTasksWhileAnotherRunsALongOne) {
+  LongTaskStarted();
+  LongTaskRelease();
+  Pool pool(2);
+  auto long_one = pool.apply_async(WaitForRelease, 0);
+  ASSERT_TRUE(LongTaskStarted().wait(10s));
+  // Nothing marks "the other worker is asleep": give its spin (a fraction of
+  // a millisecond) ample time to end, so that the tasks below must wake it.
+  std::this_thread::sleep_for(50ms);
+  std::vector<AsyncResult<int>> short_ones;
+  for (int i = 0; i < 200; ++i) short_ones.push_back(pool.apply_async(Square, i));
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(short_ones[i].get(10s), i * i);
+  EXPECT_FALSE(long_one.ready());
+  LongTaskRelease().set();
+  EXPECT_EQ(long_one.get(10s), 1);
+}
 
 TEST(Pool, ApplyAndApplyAsync) {
   Pool pool(2);
