@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "pool/task.h"
 
 namespace mp {
@@ -33,7 +34,11 @@ namespace internal {
 
 class PoolBackend {
  public:
-  using Done = std::function<void(Outcome&&)>;
+  // absl::AnyInvocable rather than std::function: it keeps a callable of up
+  // to two pointers inline even when it is not trivially copyable, such as
+  // apply_async's (a shared_ptr), where std::function allocates: one heap
+  // block less per task.
+  using Done = absl::AnyInvocable<void(Outcome&&)>;
 
   virtual ~PoolBackend() = default;
   // Submit queues a task; `done` runs (on a pool thread) when it ends.
