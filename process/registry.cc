@@ -47,7 +47,8 @@ struct Globals {
   int free_block_count = 0;     // guarded by blocks_mu
 };
 
-// The main process's identity (also a raw fork()'s child's, as in Python).
+// The main process's identity. Also what a child made by a plain fork()
+// (not through mp) sees, the page that points elsewhere being wiped in it.
 Identity& MainIdentity() {
   static Identity* identity = new Identity;  // never destroyed: used at exit
   return *identity;
@@ -69,9 +70,12 @@ Globals& MakeGlobals() {
   return *new (page) Globals;
 }
 
-// Never destroyed: the exit handler uses it after static destructors may have
-// run.
-Globals& g = MakeGlobals();
+// Made on first use (even from another file's static initializer) and never
+// destroyed: the exit handler uses it after static destructors may have run.
+MP_CHILD_PATH Globals& G() {
+  static Globals& globals = MakeGlobals();
+  return globals;
+}
 
 int StatusToExitCode(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return info.si_status;
@@ -101,11 +105,11 @@ namespace {
 // Unlinks a reaped child from the registry.
 void UnregisterChild(ChildState& child) {
   std::shared_ptr<ChildState> release;  // dropped after the lock
-  std::lock_guard<std::mutex> lock(g.registry_mu);
+  std::lock_guard<std::mutex> lock(G().registry_mu);
   if (!child.registered) return;
   if (child.prev != nullptr) child.prev->next = child.next;
   if (child.next != nullptr) child.next->prev = child.prev;
-  if (g.children == &child) g.children = child.next;
+  if (G().children == &child) G().children = child.next;
   child.prev = child.next = nullptr;
   release = std::move(child.registered);
 }
@@ -193,11 +197,11 @@ namespace {
 
 void* TakeBlock(size_t size) {
   {
-    std::lock_guard<std::mutex> lock(g.blocks_mu);
-    if (g.free_blocks != nullptr && g.free_block_size == size) {
-      void* block = g.free_blocks;
-      g.free_blocks = *static_cast<void**>(block);
-      --g.free_block_count;
+    std::lock_guard<std::mutex> lock(G().blocks_mu);
+    if (G().free_blocks != nullptr && G().free_block_size == size) {
+      void* block = G().free_blocks;
+      G().free_blocks = *static_cast<void**>(block);
+      --G().free_block_count;
       return block;
     }
   }
@@ -213,12 +217,12 @@ void* TakeBlock(size_t size) {
 void GiveBlock(void* block, size_t size) {
   constexpr int kKeep = 64;
   {
-    std::lock_guard<std::mutex> lock(g.blocks_mu);
-    if (g.free_block_count == 0) g.free_block_size = size;
-    if (g.free_block_count < kKeep && g.free_block_size == size) {
-      *static_cast<void**>(block) = g.free_blocks;
-      g.free_blocks = block;
-      ++g.free_block_count;
+    std::lock_guard<std::mutex> lock(G().blocks_mu);
+    if (G().free_block_count == 0) G().free_block_size = size;
+    if (G().free_block_count < kKeep && G().free_block_size == size) {
+      *static_cast<void**>(block) = G().free_blocks;
+      G().free_blocks = block;
+      ++G().free_block_count;
       return;
     }
   }
@@ -249,9 +253,9 @@ std::shared_ptr<ChildState> NewChildState() {
   return std::allocate_shared<ChildState>(ReusedBlocks<ChildState>());
 }
 
-Identity& Self() { return g.self != nullptr ? *g.self : MainIdentity(); }
+Identity& Self() { return G().self != nullptr ? *G().self : MainIdentity(); }
 
-std::mutex& SelfMutex() { return g.self_mu; }
+std::mutex& SelfMutex() { return G().self_mu; }
 
 Identity ChildIdentity(ChildSetup setup) {
   Identity identity;
@@ -263,6 +267,7 @@ Identity ChildIdentity(ChildSetup setup) {
 }
 
 MP_CHILD_PATH void BecomeChild(Identity& identity) {
+  Globals& g = G();
   // Adopted rather than copied: see Globals. Without MADV_WIPEONFORK, reset
   // by hand what the kernel would have: the parent's children are dropped
   // without being read (they are the parent's), and a mutex another thread
@@ -281,7 +286,7 @@ MP_CHILD_PATH void BecomeChild(Identity& identity) {
 IdentityPath NextChildIdentity() {
   std::lock_guard<std::mutex> lock(SelfMutex());
   IdentityPath path = Self().path;
-  path.push_back(++g.children_numbered);
+  path.push_back(++G().children_numbered);
   return path;
 }
 
@@ -301,20 +306,20 @@ void RegisterChild(std::shared_ptr<ChildState> child) {
     std::atexit(&ExitCleanup);
     return true;
   }();
-  std::lock_guard<std::mutex> lock(g.registry_mu);
-  g.ever_registered.store(true, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(G().registry_mu);
+  G().ever_registered.store(true, std::memory_order_release);
   ChildState* raw = child.get();
-  raw->next = g.children;
-  if (g.children != nullptr) g.children->prev = raw;
-  g.children = raw;
+  raw->next = G().children;
+  if (G().children != nullptr) G().children->prev = raw;
+  G().children = raw;
   raw->registered = std::move(child);
 }
 
 std::vector<std::shared_ptr<ChildState>> LiveChildren() {
   std::vector<std::shared_ptr<ChildState>> listed;
   {
-    std::lock_guard<std::mutex> lock(g.registry_mu);
-    for (ChildState* c = g.children; c != nullptr; c = c->next) listed.push_back(c->registered);
+    std::lock_guard<std::mutex> lock(G().registry_mu);
+    for (ChildState* c = G().children; c != nullptr; c = c->next) listed.push_back(c->registered);
   }
   std::vector<std::shared_ptr<ChildState>> live;
   for (auto& child : listed) {
@@ -324,10 +329,10 @@ std::vector<std::shared_ptr<ChildState>> LiveChildren() {
 }
 
 MP_CHILD_PATH void ExitCleanup() {
-  if (!g.ever_registered.load(std::memory_order_acquire)) return;
+  if (!G().ever_registered.load(std::memory_order_acquire)) return;
   {
-    std::lock_guard<std::mutex> lock(g.registry_mu);
-    if (g.children == nullptr) return;
+    std::lock_guard<std::mutex> lock(G().registry_mu);
+    if (G().children == nullptr) return;
   }
   // Python's _exit_function: terminate daemonic children, then join all.
   for (auto& child : LiveChildren()) {
