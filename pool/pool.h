@@ -27,6 +27,9 @@
 //   They ignore SIGINT: Ctrl-C stops the program, which takes its workers
 //   along.
 // - Idle pools sleep in the kernel: no polling, no busy threads.
+// - Workers run under SCHED_BATCH (same share of the CPU, no preempting on
+//   wake-up), so that a worker woken for a task does not push the thread
+//   that submits tasks off its CPU; initializers may change it back.
 //
 // The destructor terminates the pool, as Python's `with Pool() as p:` does;
 // join() requires close() or terminate() first (mp::ProcessError).

@@ -1,6 +1,7 @@
 #include "pool/pool_core.h"
 
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -42,6 +43,17 @@ std::unique_lock<std::mutex> LockBriefly(std::mutex& mu) {
     CpuRelax();
   }
   return std::unique_lock<std::mutex>(mu);
+}
+
+// BecomeBatchWorker puts the calling thread in SCHED_BATCH: the kernel then
+// does not let it preempt the running thread when it wakes up. A worker woken
+// for a task would otherwise take the CPU from the very thread that is
+// submitting the tasks (measured: a fifth of the submitting thread's time in
+// apply_async went to being switched out that way). A worker still gets its
+// fair share; it just waits for the next tick or an idle CPU.
+void BecomeBatchWorker() {
+  sched_param param{};
+  sched_setscheduler(0, SCHED_BATCH, &param);
 }
 
 std::string WorkerPrefix(const std::string& method) {
@@ -94,6 +106,7 @@ int PoolCore::WorkerMain(int slot) {
   // Ctrl-C goes to the whole foreground group: the pool's process decides,
   // and if it dies its workers go with it (PR_SET_PDEATHSIG).
   signal(SIGINT, SIG_IGN);
+  BecomeBatchWorker();
   if (initializer_) initializer_();
   uint64_t* claim = &claims_[static_cast<size_t>(slot)];
   int done = 0;
