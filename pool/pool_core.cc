@@ -146,9 +146,10 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
   TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
                    reinterpret_cast<uint64_t>(function), std::move(args)};
   {
-    auto lock = LockBriefly(mu_);
-    if (state_ != State::kRun) throw ValueError("Pool not running");
-    pending_.emplace(task.id, std::move(done));
+    if (state_.load() != State::kRun) throw ValueError("Pool not running");
+    PendingShard& shard = ShardOf(task.id);
+    auto lock = LockBriefly(shard.mu);
+    shard.dones.emplace(task.id, std::move(done));
   }
   tasks_.Put(Encode(task), std::nullopt);
 }
@@ -156,11 +157,12 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
 void PoolCore::Finish(Outcome&& outcome) {
   Done done;
   {
-    auto lock = LockBriefly(mu_);
-    auto it = pending_.find(outcome.id);
-    if (it == pending_.end()) return;  // Already failed (its worker died).
+    PendingShard& shard = ShardOf(outcome.id);
+    auto lock = LockBriefly(shard.mu);
+    auto it = shard.dones.find(outcome.id);
+    if (it == shard.dones.end()) return;  // Already failed (its worker died).
     done = std::move(it->second);
-    pending_.erase(it);
+    shard.dones.erase(it);
   }
   done(std::move(outcome));
 }
@@ -284,9 +286,10 @@ void PoolCore::Join() {
   outcomes_.Put(encode(Outcome{}), std::nullopt);
   if (outcome_thread_.joinable()) outcome_thread_.join();
   absl::flat_hash_map<uint64_t, Done> left;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    left.swap(pending_);
+  for (PendingShard& shard : pending_) {
+    std::lock_guard<std::mutex> lock(shard.mu);
+    for (auto& [id, done] : shard.dones) left.emplace(id, std::move(done));
+    shard.dones.clear();
   }
   for (auto& [id, done] : left) {
     Outcome outcome;
