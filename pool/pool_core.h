@@ -80,14 +80,17 @@ class PoolCore : public PoolBackend {
   // The tasks not finished yet, by id, in shards: the submitting thread and
   // the outcome thread each take a shard's lock once per task, and with one
   // lock for all they kept meeting on it (a fifth of the pool's CPU time
-  // under apply_async went to that lock). Consecutive ids fall in different
-  // shards, and the outcome thread works on older ids than the submitter.
+  // under apply_async went to that lock and to its cache line going back and
+  // forth between their CPUs). Runs of 64 consecutive ids share a shard: the
+  // submitter stays on one shard for a run, while the outcome thread, working
+  // on older ids, is mostly on another.
   struct alignas(64) PendingShard {
     std::mutex mu;
     absl::flat_hash_map<uint64_t, Done> dones;  // guarded by mu
   };
   static constexpr size_t kPendingShards = 8;
-  PendingShard& ShardOf(uint64_t id) { return pending_[id % kPendingShards]; }
+  static constexpr uint64_t kIdsPerRun = 64;
+  PendingShard& ShardOf(uint64_t id) { return pending_[(id / kIdsPerRun) % kPendingShards]; }
   std::array<PendingShard, kPendingShards> pending_;
 
   int wake_fd_ = -1;  // eventfd: wakes the monitor
