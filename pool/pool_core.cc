@@ -32,10 +32,10 @@ std::string_view Encode(const T& value) {
 }
 
 // LockBriefly takes `mu` for a short critical section. Submit (the caller's
-// thread) and Finish (the outcome thread) each hold the pool's mutex for a
-// few hundred nanoseconds per task; std::mutex would put the one that finds
-// it held to sleep in the kernel at once (glibc's mutexes do not spin), and
-// the other would pay a wake-up call on release: measured, a third of the
+// thread) and Finish (the outcome thread) each hold a pending shard's mutex
+// for a few hundred nanoseconds per task; std::mutex would put the one that
+// finds it held to sleep in the kernel at once (glibc's mutexes do not spin),
+// and the other would pay a wake-up call on release: measured, a third of the
 // pool's system calls under apply_async.
 std::unique_lock<std::mutex> LockBriefly(std::mutex& mu) {
   for (int i = 0; i < 100; ++i) {

@@ -22,6 +22,12 @@
 #include "process/process.h"
 #include "sync/futex.h"
 
+// MP_CHILD_PATH marks the code a new fork child runs before its target. A
+// fork does not copy the page tables of code, so a child faults in each
+// 64 KiB stretch of code it runs (about 20 us each here); marked hot, GCC puts
+// these functions together (.text.hot), in one or two such stretches.
+#define MP_CHILD_PATH [[gnu::hot]]
+
 namespace mp::internal {
 
 // One started child, shared by its Process handle and, until it is reaped,
@@ -80,7 +86,7 @@ struct ChildSetup {
   }
 };
 
-
+// This process's identity.
 struct Identity {
   std::string name = "MainProcess";
   bool daemon = false;
@@ -111,12 +117,6 @@ std::vector<std::shared_ptr<ChildState>> LiveChildren();
 void ExitCleanup();
 
 // ---- Launching (popen_*.cc) ----
-
-// MP_CHILD_PATH marks the code a new fork child runs before its target. A
-// fork does not copy the page tables of code, so a child faults in each
-// 64 KiB stretch of code it runs (about 20 us each here); marked hot, GCC puts
-// these functions together (.text.hot), in one or two such stretches.
-#define MP_CHILD_PATH [[gnu::hot]]
 
 // What a spawn or forkserver child receives.
 struct SpawnMessage {
