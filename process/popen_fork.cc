@@ -38,8 +38,8 @@ MP_CHILD_PATH std::shared_ptr<ChildState> LaunchFork(ChildSetup setup,
   ScopedFd devnull(OpenDevNull());
   // Built here for the same reason: the child adopts it without copying.
   const bool daemon = setup.daemon;
+  const pid_t parent = setup.parent_pid;
   Identity identity = ChildIdentity(std::move(setup));
-  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {

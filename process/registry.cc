@@ -104,12 +104,13 @@ namespace {
 
 // Unlinks a reaped child from the registry.
 void UnregisterChild(ChildState& child) {
+  Globals& g = G();
   std::shared_ptr<ChildState> release;  // dropped after the lock
-  std::lock_guard<std::mutex> lock(G().registry_mu);
+  std::lock_guard<std::mutex> lock(g.registry_mu);
   if (!child.registered) return;
   if (child.prev != nullptr) child.prev->next = child.next;
   if (child.next != nullptr) child.next->prev = child.prev;
-  if (G().children == &child) G().children = child.next;
+  if (g.children == &child) g.children = child.next;
   child.prev = child.next = nullptr;
   release = std::move(child.registered);
 }
@@ -196,12 +197,13 @@ void SendSignal(ChildState& child, int sig) {
 namespace {
 
 void* TakeBlock(size_t size) {
+  Globals& g = G();
   {
-    std::lock_guard<std::mutex> lock(G().blocks_mu);
-    if (G().free_blocks != nullptr && G().free_block_size == size) {
-      void* block = G().free_blocks;
-      G().free_blocks = *static_cast<void**>(block);
-      --G().free_block_count;
+    std::lock_guard<std::mutex> lock(g.blocks_mu);
+    if (g.free_blocks != nullptr && g.free_block_size == size) {
+      void* block = g.free_blocks;
+      g.free_blocks = *static_cast<void**>(block);
+      --g.free_block_count;
       return block;
     }
   }
@@ -215,14 +217,15 @@ void* TakeBlock(size_t size) {
 }
 
 void GiveBlock(void* block, size_t size) {
+  Globals& g = G();
   constexpr int kKeep = 64;
   {
-    std::lock_guard<std::mutex> lock(G().blocks_mu);
-    if (G().free_block_count == 0) G().free_block_size = size;
-    if (G().free_block_count < kKeep && G().free_block_size == size) {
-      *static_cast<void**>(block) = G().free_blocks;
-      G().free_blocks = block;
-      ++G().free_block_count;
+    std::lock_guard<std::mutex> lock(g.blocks_mu);
+    if (g.free_block_count == 0) g.free_block_size = size;
+    if (g.free_block_count < kKeep && g.free_block_size == size) {
+      *static_cast<void**>(block) = g.free_blocks;
+      g.free_blocks = block;
+      ++g.free_block_count;
       return;
     }
   }
@@ -300,26 +303,28 @@ std::string IdentitySuffix(const IdentityPath& path) {
 }
 
 void RegisterChild(std::shared_ptr<ChildState> child) {
+  Globals& g = G();
   // A function-local static, not std::call_once: libstdc++'s call_once
   // writes thread-local state on every call, one more page fault per start.
   [[maybe_unused]] static const bool exit_handler_installed = [] {
     std::atexit(&ExitCleanup);
     return true;
   }();
-  std::lock_guard<std::mutex> lock(G().registry_mu);
-  G().ever_registered.store(true, std::memory_order_release);
+  std::lock_guard<std::mutex> lock(g.registry_mu);
+  g.ever_registered.store(true, std::memory_order_release);
   ChildState* raw = child.get();
-  raw->next = G().children;
-  if (G().children != nullptr) G().children->prev = raw;
-  G().children = raw;
+  raw->next = g.children;
+  if (g.children != nullptr) g.children->prev = raw;
+  g.children = raw;
   raw->registered = std::move(child);
 }
 
 std::vector<std::shared_ptr<ChildState>> LiveChildren() {
+  Globals& g = G();
   std::vector<std::shared_ptr<ChildState>> listed;
   {
-    std::lock_guard<std::mutex> lock(G().registry_mu);
-    for (ChildState* c = G().children; c != nullptr; c = c->next) listed.push_back(c->registered);
+    std::lock_guard<std::mutex> lock(g.registry_mu);
+    for (ChildState* c = g.children; c != nullptr; c = c->next) listed.push_back(c->registered);
   }
   std::vector<std::shared_ptr<ChildState>> live;
   for (auto& child : listed) {
@@ -329,10 +334,11 @@ std::vector<std::shared_ptr<ChildState>> LiveChildren() {
 }
 
 MP_CHILD_PATH void ExitCleanup() {
-  if (!G().ever_registered.load(std::memory_order_acquire)) return;
+  Globals& g = G();
+  if (!g.ever_registered.load(std::memory_order_acquire)) return;
   {
-    std::lock_guard<std::mutex> lock(G().registry_mu);
-    if (G().children == nullptr) return;
+    std::lock_guard<std::mutex> lock(g.registry_mu);
+    if (g.children == nullptr) return;
   }
   // Python's _exit_function: terminate daemonic children, then join all.
   for (auto& child : LiveChildren()) {
