@@ -36,6 +36,9 @@ struct SpanSink {
   size_t first_size = 0;
   char* second = nullptr;
   size_t second_size = 0;
+  // How bytes are copied into the stretches (null: memcpy). A queue's ring
+  // copies large pieces its own way (ipc/handover_copy.h).
+  void (*copy)(char* dst, const char* src, size_t n) = nullptr;
 };
 
 class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision> {
@@ -67,12 +70,19 @@ class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowE
     size_t at = size_;
     if (at < spans_.first_size) {
       const size_t n = std::min(size, spans_.first_size - at);
-      std::memcpy(spans_.first + at, data, n);
+      Copy(spans_.first + at, data, n);
       data += n;
       size -= n;
       at += n;
     }
-    if (size > 0) std::memcpy(spans_.second + (at - spans_.first_size), data, size);
+    if (size > 0) Copy(spans_.second + (at - spans_.first_size), data, size);
+  }
+  void Copy(char* dst, const char* src, size_t n) const {
+    if (spans_.copy != nullptr) {
+      spans_.copy(dst, src, n);
+    } else {
+      std::memcpy(dst, src, n);
+    }
   }
 
   std::string* out_ = nullptr;

@@ -128,8 +128,9 @@ void ByteQueue::CopyIn(uint64_t offset, const char* data, size_t len) {
   const uint64_t cap = state_->capacity;
   const size_t at = offset % cap;
   const size_t first = std::min<size_t>(len, cap - at);
-  std::memcpy(state_.tail() + at, data, first);
-  if (first < len) std::memcpy(state_.tail(), data + first, len - first);
+  char* ring = reinterpret_cast<char*>(state_.tail());
+  HandOverCopy(ring + at, data, first);
+  if (first < len) HandOverCopy(ring, data + first, len - first);
 }
 
 void ByteQueue::CopyOut(uint64_t offset, char* data, size_t len) const {

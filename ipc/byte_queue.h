@@ -28,6 +28,8 @@
 #include <string_view>
 
 #include "absl/functional/function_ref.h"
+#include "ipc/archive.h"
+#include "ipc/handover_copy.h"
 #include "sync/futex.h"
 #include "sync/robust_mutex.h"
 #include "sync/shared_region.h"
@@ -62,9 +64,9 @@ class ByteQueue {
 
   // PutInPlace appends an item of exactly `size` bytes (FitsInPlace) that
   // `write` produces straight into the ring, saving the copy through a
-  // buffer: write(first, first_size, second, second_size) fills both
-  // stretches (the second is empty unless the item wraps around the ring's
-  // end). Runs `write` with the producers' lock held; if it throws, nothing is
+  // buffer: write(spans) fills both stretches of `spans` (the second is
+  // empty unless the item wraps around the ring's end), copying with
+  // spans.copy. Runs `write` with the producers' lock held; if it throws, nothing is
   // added. Returns false if there was no room before the deadline.
   template <class Write>
   bool PutInPlace(size_t size, const Deadline& deadline, Write&& write) {
@@ -75,7 +77,7 @@ class ByteQueue {
       const uint64_t at = (tail + kHeader) % state_->capacity;
       const size_t first = std::min<size_t>(size, state_->capacity - at);
       char* ring = reinterpret_cast<char*>(state_.tail());
-      write(ring + at, first, ring, size - first);
+      write(SpanSink{ring + at, first, ring, size - first, &HandOverCopy});
       CommitLocked(size, size);
     }
     AfterPut();

@@ -93,10 +93,7 @@ class Queue {
       last_size = encoded_size(item);
       if (last_size >= kInPlaceFrom && queue_->FitsInPlace(last_size)) {
         const bool put = queue_->PutInPlace(
-            last_size, deadline,
-            [&](char* first, size_t first_size, char* second, size_t second_size) {
-              encode_into(internal::SpanSink{first, first_size, second, second_size}, item);
-            });
+            last_size, deadline, [&](const internal::SpanSink& ring) { encode_into(ring, item); });
         if (!put) throw Full();
         return;
       }

@@ -115,6 +115,29 @@ TEST(Queue, LargeItemsEncodedInPlaceWrapAroundTheRing) {
   EXPECT_EQ(WaitChild(pid), 0);
 }
 
+// Items from half an L2 cache on are copied into the ring with non-temporal
+// stores (ipc/handover_copy.h): odd sizes, in place, wrapped around the
+// ring's end, and larger than the ring, all arrive intact and in order.
+TEST(Queue, ItemsCopiedInWithStreamingStoresArriveIntact) {
+  Queue<std::string> q;  // the default ring, 4 MiB
+  auto item = [](int i) {
+    std::string s((size_t{600} << 10) + static_cast<size_t>(i) * 40999, '\0');
+    for (size_t j = 0; j < s.size(); j += 97) s[j] = static_cast<char>('a' + (i + j) % 26);
+    return s;
+  };
+  const std::string huge(9 << 20, 'h');
+  pid_t pid = ForkChild([&] {
+    for (int i = 0; i < 30; ++i) q.put(item(i));
+    q.put(huge);
+    q.put(item(30));
+    return 0;
+  });
+  for (int i = 0; i < 30; ++i) ASSERT_EQ(q.get(10s), item(i)) << "item " << i;
+  EXPECT_EQ(q.get(10s), huge);
+  EXPECT_EQ(q.get(10s), item(30));
+  EXPECT_EQ(WaitChild(pid), 0);
+}
+
 // A value whose serialize() throws, or writes other bytes the second time it
 // runs, adds nothing and leaves the queue usable.
 struct Fickle {
