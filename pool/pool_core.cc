@@ -31,20 +31,6 @@ std::string_view Encode(const T& value) {
   return buffer;
 }
 
-// LockBriefly takes `mu` for a short critical section. Submit (the caller's
-// thread) and Finish (the outcome thread) each hold a pending shard's mutex
-// for a few hundred nanoseconds per task; std::mutex would put the one that
-// finds it held to sleep in the kernel at once (glibc's mutexes do not spin),
-// and the other would pay a wake-up call on release: measured, a third of the
-// pool's system calls under apply_async.
-std::unique_lock<std::mutex> LockBriefly(std::mutex& mu) {
-  for (int i = 0; i < 100; ++i) {
-    if (mu.try_lock()) return std::unique_lock<std::mutex>(mu, std::adopt_lock);
-    CpuRelax();
-  }
-  return std::unique_lock<std::mutex>(mu);
-}
-
 // BecomeBatchWorker puts the calling thread in SCHED_BATCH: the kernel then
 // does not let it preempt the running thread when it wakes up. A worker woken
 // for a task would otherwise take the CPU from the very thread that is
@@ -145,25 +131,14 @@ int PoolCore::WorkerMain(int slot) {
 void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done done) {
   TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
                    reinterpret_cast<uint64_t>(function), std::move(args)};
-  {
-    if (state_.load() != State::kRun) throw ValueError("Pool not running");
-    PendingShard& shard = ShardOf(task.id);
-    auto lock = LockBriefly(shard.mu);
-    shard.dones.emplace(task.id, std::move(done));
-  }
+  if (state_.load() != State::kRun) throw ValueError("Pool not running");
+  pending_.Add(task.id, std::move(done));
   tasks_.Put(Encode(task), std::nullopt);
 }
 
 void PoolCore::Finish(Outcome&& outcome) {
-  Done done;
-  {
-    PendingShard& shard = ShardOf(outcome.id);
-    auto lock = LockBriefly(shard.mu);
-    auto it = shard.dones.find(outcome.id);
-    if (it == shard.dones.end()) return;  // Already failed (its worker died).
-    done = std::move(it->second);
-    shard.dones.erase(it);
-  }
+  Done done = pending_.Take(outcome.id);
+  if (!done) return;  // Already failed (its worker died).
   done(std::move(outcome));
 }
 
@@ -285,13 +260,7 @@ void PoolCore::Join() {
   // message goes behind them.
   outcomes_.Put(encode(Outcome{}), std::nullopt);
   if (outcome_thread_.joinable()) outcome_thread_.join();
-  absl::flat_hash_map<uint64_t, Done> left;
-  for (PendingShard& shard : pending_) {
-    std::lock_guard<std::mutex> lock(shard.mu);
-    for (auto& [id, done] : shard.dones) left.emplace(id, std::move(done));
-    shard.dones.clear();
-  }
-  for (auto& [id, done] : left) {
+  for (auto& [id, done] : pending_.TakeAll()) {
     Outcome outcome;
     outcome.id = id;
     outcome.kind = OutcomeKind::kTerminated;

@@ -11,7 +11,6 @@
 #ifndef POOL_POOL_CORE_H_
 #define POOL_POOL_CORE_H_
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -21,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "ipc/byte_queue.h"
+#include "pool/pending_table.h"
 #include "pool/pool_backend.h"
 #include "pool/task.h"
 #include "process/launcher.h"
@@ -77,21 +76,7 @@ class PoolCore : public PoolBackend {
   bool monitor_done_ = false;                        // guarded by mu_
   bool joined_ = false;                              // guarded by mu_
 
-  // The tasks not finished yet, by id, in shards: the submitting thread and
-  // the outcome thread each take a shard's lock once per task, and with one
-  // lock for all they kept meeting on it (a fifth of the pool's CPU time
-  // under apply_async went to that lock and to its cache line going back and
-  // forth between their CPUs). Runs of 64 consecutive ids share a shard: the
-  // submitter stays on one shard for a run, while the outcome thread, working
-  // on older ids, is mostly on another.
-  struct alignas(64) PendingShard {
-    std::mutex mu;
-    absl::flat_hash_map<uint64_t, Done> dones;  // guarded by mu
-  };
-  static constexpr size_t kPendingShards = 8;
-  static constexpr uint64_t kIdsPerRun = 64;
-  PendingShard& ShardOf(uint64_t id) { return pending_[(id / kIdsPerRun) % kPendingShards]; }
-  std::array<PendingShard, kPendingShards> pending_;
+  PendingTable pending_;  // the tasks not finished yet
 
   int wake_fd_ = -1;  // eventfd: wakes the monitor
   std::thread outcome_thread_;
