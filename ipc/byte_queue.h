@@ -11,7 +11,9 @@
 // when someone sleeps. A put() that returns has copied the item into the
 // shared ring: no feeder thread, nothing lost when the producer exits right
 // after. Items larger than the ring are streamed through it in pieces (one
-// such item at a time in each direction, so pieces never interleave).
+// such item at a time in each direction, so pieces never interleave). Large
+// items and pieces are copied in with non-temporal stores
+// (ipc/handover_copy.h): the producer never reads them again.
 //
 // Thread safety: every method is safe from any thread of any sharing process.
 // Fork safety: children forked after creation share the queue.

@@ -140,8 +140,12 @@ int Semaphore::get_value() const { return static_cast<int>(state_->value.load())
 Event::Event() : state_(internal::SharedObject<State>::Make(0)) {}
 
 void Event::set() {
-  state_->flag.store(1, std::memory_order_release);
-  if (state_->waiters.load() > 0) FutexWake(&state_->flag, INT_MAX);
+  // seq_cst, like the waiter's increment of `waiters` before it looks at the
+  // flag: of the two, at least one sees the other's write (with a release
+  // store, the load of `waiters` could be ordered before the flag's store
+  // and miss a waiter that then sleeps on the old flag).
+  state_->flag.store(1, std::memory_order_seq_cst);
+  if (state_->waiters.load(std::memory_order_seq_cst) > 0) FutexWake(&state_->flag, INT_MAX);
 }
 
 void Event::clear() { state_->flag.store(0, std::memory_order_relaxed); }
