@@ -126,10 +126,12 @@ void Semaphore::release() {
     uint32_t v = s.value.load();
     do {
       if (v >= s.bound) throw ValueError("BoundedSemaphore.release: released too many times");
-    } while (!s.value.compare_exchange_weak(v, v + 1, std::memory_order_release));
+    } while (!s.value.compare_exchange_weak(v, v + 1));
   } else {
-    s.value.fetch_add(1, std::memory_order_release);
+    s.value.fetch_add(1);
   }
+  // Both steps seq_cst, as a waiter's increment of `waiters` and its look at
+  // `value` are: one of the two sides sees the other's write.
   if (s.waiters.load() > 0) FutexWake(&s.value, 1);
 }
 
