@@ -1,5 +1,10 @@
 #include "ipc/byte_queue.h"
 
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -56,6 +61,26 @@ void StoreClaim(uint64_t* claim, std::string_view item) {
   std::memcpy(&id, item.data(), sizeof id);
   std::atomic_ref<uint64_t>(*claim).store(id, std::memory_order_release);
 }
+
+// Gone is true once process `pid` has ended (even if not yet reaped: a
+// zombie holds no lock and writes nothing). The calling process is never
+// gone. A pidfd, unlike kill(pid, 0), tells an ended process from a live one
+// before its parent reaps it.
+bool Gone(uint32_t pid) {
+  if (pid == 0 || static_cast<pid_t>(pid) == getpid()) return false;
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{fd, POLLIN, 0};
+  const bool ended = ::poll(&p, 1, 0) > 0;
+  ::close(fd);
+  return ended;
+}
+
+Deadline Earlier(const Deadline& deadline, Clock::time_point t) {
+  return deadline.has_value() && *deadline < t ? deadline : Deadline(t);
+}
+
+uint32_t SelfPid() { return static_cast<uint32_t>(getpid()); }
 
 // A reusable buffer for items that must be copied out of the ring.
 std::string& ScratchBuffer() {
@@ -161,9 +186,23 @@ bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
   };
   auto room = [&] { return room_with(FreeBytes()); };  // without the lock, while waiting
   while (!room_with(FreeBytesLocked(wanted))) {
-    if (!locked.Wait(&s.space_seq, &s.get_mutex, deadline, room)) return false;
+    // Behind another process's stream, look at it now and then.
+    const bool behind_stream = s.writer_streaming.load(std::memory_order_relaxed) != 0;
+    if (behind_stream) ClearDeadWriterLocked();
+    const Deadline wait_until = behind_stream ? Earlier(deadline, Clock::now() + kLivenessCheck) : deadline;
+    if (!locked.Wait(&s.space_seq, &s.get_mutex, wait_until, room) && Expired(deadline)) return false;
   }
   return true;
+}
+
+void ByteQueue::ClearDeadWriterLocked() {
+  State& s = *state_;
+  const uint32_t writer = s.writer_streaming.load(std::memory_order_relaxed);
+  const uint64_t tail = s.tail.load(std::memory_order_relaxed);
+  if (tail != s.writer_stream_start && tail != s.writer_stream_end) return;  // a consumer's task
+  if (!Gone(writer)) return;
+  s.writer_streaming.store(0, std::memory_order_relaxed);
+  Notify(&s.space_seq);
 }
 
 void ByteQueue::CommitLocked(uint64_t size, uint64_t written) {
@@ -190,7 +229,9 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   }
   // Stream the item through the ring: publish its header, then each piece
   // as room appears, while other producers wait (writer_streaming).
-  s.writer_streaming.store(1, std::memory_order_relaxed);
+  s.writer_stream_start = s.tail.load(std::memory_order_relaxed);
+  s.writer_stream_end = s.writer_stream_start + kHeader + item.size();
+  s.writer_streaming.store(SelfPid(), std::memory_order_relaxed);
   CommitLocked(item.size(), 0);
   Notify(&s.items_seq);
   size_t sent = 0;
@@ -225,67 +266,118 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
     return !s.reader_streaming.load(std::memory_order_relaxed) &&
            s.tail.load(std::memory_order_acquire) - s.head.load(std::memory_order_relaxed) >= kHeader;
   };
-  while (!item_there()) {
-    if (!locked_.Wait(&s.items_seq, &s.put_mutex, deadline, item_there)) return false;
-  }
-  const uint64_t head = s.head.load(std::memory_order_relaxed);
-  uint64_t size;
-  q.CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
-  const uint64_t start = head + kHeader;
-  waker_.took = true;
-  if (kHeader + size <= s.capacity) {
-    // Published whole, together with its header.
-    advance_ = kHeader + size;
-    const size_t at = start % s.capacity;
-    if (at + size <= s.capacity) {
-      // In one piece: hand out the ring's own bytes. Producers leave them
-      // alone until the head moves past them, at the end of this Taking.
-      *view = std::string_view(reinterpret_cast<const char*>(q.state_.tail()) + at, size);
-      StoreClaim(claim, *view);
+  for (;;) {
+    while (!item_there()) {
+      // Behind another process's stream, look at it now and then.
+      const bool behind_stream = s.reader_streaming.load(std::memory_order_relaxed) != 0;
+      const Deadline wait_until = behind_stream ? Earlier(deadline, Clock::now() + kLivenessCheck) : deadline;
+      if (locked_.Wait(&s.items_seq, &s.put_mutex, wait_until, item_there)) continue;
+      if (Expired(deadline)) return false;
+      if (behind_stream) q.SkipDeadReadersItemLocked(locked_);
+    }
+    const uint64_t head = s.head.load(std::memory_order_relaxed);
+    uint64_t size;
+    q.CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
+    const uint64_t start = head + kHeader;
+    waker_.took = true;
+    if (kHeader + size <= s.capacity) {
+      // Published whole, together with its header.
+      advance_ = kHeader + size;
+      const size_t at = start % s.capacity;
+      if (at + size <= s.capacity) {
+        // In one piece: hand out the ring's own bytes. Producers leave them
+        // alone until the head moves past them, at the end of this Taking.
+        *view = std::string_view(reinterpret_cast<const char*>(q.state_.tail()) + at, size);
+        StoreClaim(claim, *view);
+        return true;
+      }
+      std::string& buffer = ScratchBuffer();  // Wrapped around the ring's end.
+      buffer.resize(size);
+      q.CopyOut(start, buffer.data(), size);
+      *copy = &buffer;
+      StoreClaim(claim, buffer);
       return true;
     }
-    std::string& buffer = ScratchBuffer();  // Wrapped around the ring's end.
+    // A streamed item: take each piece as the producer writes it, freeing the
+    // room it took at once.
+    s.reader_stream_start = start;
+    s.reader_stream_end = start + size;
+    s.reader_streaming.store(SelfPid(), std::memory_order_relaxed);
+    std::string& buffer = ScratchBuffer();
     buffer.resize(size);
-    q.CopyOut(start, buffer.data(), size);
-    *copy = &buffer;
-    StoreClaim(claim, buffer);
-    return true;
+    s.head.store(start, std::memory_order_release);
+    Notify(&s.space_seq);
+    if (q.StreamOutLocked(locked_, buffer.data(), claim)) {
+      *copy = &buffer;
+      return true;
+    }
+    // Its writer died half-way: the item is dropped; on to the next one.
   }
-  // A streamed item: take each piece as the producer writes it, freeing the
-  // room it took at once.
-  s.reader_streaming.store(1, std::memory_order_relaxed);
-  std::string& buffer = ScratchBuffer();
-  buffer.resize(size);
-  *copy = &buffer;
-  s.head.store(start, std::memory_order_release);
-  Notify(&s.space_seq);
-  size_t got = 0;
-  auto piece_there = [&] { return s.tail.load(std::memory_order_acquire) != start + got; };
-  while (got < size) {
-    const uint64_t available = s.tail.load(std::memory_order_acquire) - (start + got);
-    if (available == 0) {
-      locked_.Wait(&s.items_seq, &s.put_mutex, std::nullopt, piece_there);
+}
+
+bool ByteQueue::StreamOutLocked(Locked& locked, char* out, uint64_t* claim) {
+  State& s = *state_;
+  const uint64_t start = s.reader_stream_start;
+  const uint64_t end = s.reader_stream_end;
+  bool whole = true;
+  for (uint64_t head = s.head.load(std::memory_order_relaxed); head != end;) {
+    const uint64_t tail = s.tail.load(std::memory_order_acquire);
+    if (tail == head) {
+      auto piece_there = [&] { return s.tail.load(std::memory_order_acquire) != head; };
+      if (locked.Wait(&s.items_seq, &s.put_mutex, Clock::now() + kLivenessCheck, piece_there)) continue;
+      // Nothing for a while: is the writer still there? (While bytes are
+      // missing, writer_streaming is this item's writer: nobody else
+      // streams in before it is done.)
+      if (s.tail.load(std::memory_order_acquire) == head &&
+          Gone(s.writer_streaming.load(std::memory_order_relaxed))) {
+        whole = false;
+        break;
+      }
       continue;
     }
-    const size_t n = std::min<size_t>(available, size - got);
-    q.CopyOut(start + got, buffer.data() + got, n);
-    if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) StoreClaim(claim, buffer);
-    got += n;
-    s.head.store(start + got, std::memory_order_release);
+    const size_t n = std::min<uint64_t>(tail - head, end - head);
+    const uint64_t got = head - start;
+    if (out != nullptr) {
+      CopyOut(head, out + got, n);
+      if (got < sizeof(uint64_t) && got + n >= sizeof(uint64_t)) {
+        StoreClaim(claim, std::string_view(out, sizeof(uint64_t)));
+      }
+    }
+    head += n;
+    s.head.store(head, std::memory_order_release);
     Notify(&s.space_seq);
   }
+  if (!whole) {
+    // Drop the torn item (its bytes so far are consumed: head == tail) and
+    // let producers go on after it. Consumers may take the producers' lock
+    // (producers never take the consumers'); a dead owner's is recovered.
+    Acquire(&s.put_mutex, std::nullopt);
+    s.writer_streaming.store(0, std::memory_order_relaxed);
+    Release(&s.put_mutex);
+    Notify(&s.space_seq);
+    if (s.joinable) TaskDone();  // Nobody gets the item, so nobody will mark it done.
+  }
+  s.takes.store(s.takes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   s.reader_streaming.store(0, std::memory_order_relaxed);
   Notify(&s.items_seq);  // Consumers waiting for the stream to end.
-  return true;
+  return whole;
+}
+
+void ByteQueue::SkipDeadReadersItemLocked(Locked& locked) {
+  State& s = *state_;
+  const uint32_t reader = s.reader_streaming.load(std::memory_order_relaxed);
+  if (reader == 0 || !Gone(reader)) return;
+  s.reader_streaming.store(SelfPid(), std::memory_order_relaxed);
+  StreamOutLocked(locked, nullptr, nullptr);
 }
 
 ByteQueue::Taking::~Taking() {
   if (!waker_.took) return;
   State& s = *q_->state_;
-  if (advance_ != 0) {
+  if (advance_ != 0) {  // (A streamed item is counted out by StreamOutLocked.)
     s.head.store(s.head.load(std::memory_order_relaxed) + advance_, std::memory_order_release);
+    s.takes.store(s.takes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
-  s.takes.store(s.takes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   q_->RewindIfEmptyLocked();
 }
 

@@ -11,7 +11,11 @@
 // when someone sleeps. A put() that returns has copied the item into the
 // shared ring: no feeder thread, nothing lost when the producer exits right
 // after. Items larger than the ring are streamed through it in pieces (one
-// such item at a time in each direction, so pieces never interleave). Large
+// such item at a time in each direction, so pieces never interleave). A
+// process that dies in the middle of streaming an item does not wedge the
+// queue: the others notice within kLivenessCheck, and an item whose writer
+// died half-way is dropped whole (never handed out torn), while the rest of
+// an item whose reader died is skipped. Large
 // items and pieces are copied in with non-temporal stores
 // (ipc/handover_copy.h): the producer never reads them again.
 //
@@ -23,6 +27,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -133,12 +138,16 @@ class ByteQueue {
   bool Join(const Deadline& deadline);
 
  private:
+  friend class ByteQueueTestPeer;  // byte_queue_test.cc: sees who streams
   static constexpr size_t kHeader = sizeof(uint64_t);  // an item's size, before its bytes
   // Rewinding needs the producers' lock as well, so a consumer tries it only
   // once the head is this far into the ring, and then once per this much
   // more, without ever waiting for that lock.
   static constexpr uint64_t kRewindFrom = 64 << 10;
   static constexpr uint64_t kRewindRetryEvery = 16 << 10;
+  // A process waiting on another's stream checks this often that the other
+  // process is still alive.
+  static constexpr auto kLivenessCheck = std::chrono::milliseconds(100);
 
   struct State {
     RobustMutexState put_mutex;  // producers: the tail and writer_streaming
@@ -164,12 +173,22 @@ class ByteQueue {
     // going back and forth between the processes.
     alignas(64) std::atomic<uint64_t> tail{0};
     std::atomic<uint64_t> puts{0};  // items started (a streamed one from its header on)
-    std::atomic<uint32_t> writer_streaming{0};  // read by waiting producers without the lock
+    // The pid of the process streaming an item in, or 0; read by waiting
+    // producers without the lock. The item's header is at writer_stream_start
+    // and its last byte before writer_stream_end (both guarded by put_mutex).
+    std::atomic<uint32_t> writer_streaming{0};
     uint64_t head_seen = 0;  // guarded by put_mutex: see FreeBytesLocked
+    uint64_t writer_stream_start = 0;
+    uint64_t writer_stream_end = 0;
     alignas(64) std::atomic<uint64_t> head{0};
     std::atomic<uint64_t> takes{0};  // items taken
-    std::atomic<uint32_t> reader_streaming{0};  // read by waiting consumers without the lock
+    // The pid of the process streaming an item out, or 0; read by waiting
+    // consumers without the lock. The item's bytes are [reader_stream_start,
+    // reader_stream_end) (both guarded by get_mutex).
+    std::atomic<uint32_t> reader_streaming{0};
     uint64_t next_rewind_try = kRewindFrom;  // guarded by get_mutex
+    uint64_t reader_stream_start = 0;
+    uint64_t reader_stream_end = 0;
   };
 
   // Holds one of the queue's mutexes; Wait() gives it up while sleeping on a
@@ -222,6 +241,21 @@ class ByteQueue {
   };
 
   bool PutLocked(std::string_view item, const Deadline& deadline);
+  // StreamOutLocked (consumers' lock held, reader_streaming set) takes the
+  // streamed item's bytes from the head to reader_stream_end, into `out` if
+  // not null (which holds the whole item), and then counts the item out. If
+  // the writer dies before the last byte, it drops the item, lets producers
+  // go on after it, and returns false.
+  bool StreamOutLocked(Locked& locked, char* out, uint64_t* claim);
+  // SkipDeadReadersItemLocked (consumers' lock held): if the process
+  // streaming an item out died, this one takes the rest of that item and
+  // discards it (the dead process had taken the item).
+  void SkipDeadReadersItemLocked(Locked& locked);
+  // ClearDeadWriterLocked (producers' lock held): if the process streaming
+  // an item in died before publishing its header or after its last byte,
+  // lets the other producers go on. (In between, the consumer that drops
+  // the torn item does it: StreamOutLocked.)
+  void ClearDeadWriterLocked();
   // WaitForRoomLocked (producers' lock held) waits until an item taking
   // `need` bytes may be added (for a streamed item, its header).
   bool WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed, const Deadline& deadline);
