@@ -126,11 +126,13 @@ TEST(Apps, PidArgsAndGlobals) {
 
   l = RunApp("process/args_kwargs").lines();
   ASSERT_GE(l.size(), 4u);
-  ASSERT_EQ(l.size() % 2, 0u);
   EXPECT_LE(l.size(), 14u);  // Terminated after 1 s (scaled) of ten 0.2 s rounds.
+  // Two lines a round; the terminate may fall between a round's two prints.
   for (size_t i = 0; i < l.size(); i += 2) {
     EXPECT_TRUE(std::regex_match(l[i], std::regex("子进程运行中，name= test,age=18 ,pid=\\d+\\.\\.\\.")));
-    EXPECT_EQ(l[i + 1], "{'m': 20}");
+    if (i + 1 < l.size()) {
+      EXPECT_EQ(l[i + 1], "{'m': 20}");
+    }
   }
 
   l = Without(RunApp("process/globals_not_shared").lines(), "");
