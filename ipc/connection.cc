@@ -28,6 +28,19 @@ using internal::ScopedFd;
 
 constexpr uint32_t kLongMessage = 0xffffffffu;
 
+// A duplex Pipe is a SOCK_SEQPACKET socket pair, which keeps the records
+// that make up a message apart: the first record holds the header and the
+// payload's first bytes, at most kFirstRecord in all, and the receiver
+// takes it with one recv into a buffer of that size. On a byte stream a
+// receiver must read the header first and the payload next, two system
+// calls (reading more could take bytes of the next message, which another
+// process sharing the connection may be about to read); here a small
+// message costs one, measured at 4-5 us less per round trip on one CPU. The
+// rest of a larger message follows in records of at most kRecord bytes,
+// each received straight into place (their sizes follow from the header).
+constexpr size_t kFirstRecord = 4096;
+constexpr size_t kRecord = 512 << 10;
+
 // Blocks SIGPIPE in this thread for the lifetime of the guard, and swallows a
 // SIGPIPE that our own write raised, so a pipe write to a closed reader fails
 // with EPIPE instead of killing the process, without touching the program's
@@ -63,6 +76,13 @@ class SigpipeGuard {
   bool raised_ = false;
 };
 
+[[noreturn]] void ThrowSendError(const char* what) {
+  if (errno == EPIPE || errno == ECONNRESET) {
+    throw Error("Connection.send: the other end is closed (" + std::string(strerror(errno)) + ")");
+  }
+  throw_errno(what);
+}
+
 // Writes every byte of the iovecs, resuming after partial writes and EINTR.
 void WriteAll(int fd, bool is_socket, iovec* iov, int iovcnt) {
   std::optional<SigpipeGuard> guard;
@@ -80,11 +100,7 @@ void WriteAll(int fd, bool is_socket, iovec* iov, int iovcnt) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EPIPE && guard) guard->note_epipe();
-      if (errno == EPIPE || errno == ECONNRESET) {
-        throw Error("Connection.send: the other end is closed (" + std::string(strerror(errno)) +
-                    ")");
-      }
-      throw_errno("Connection.send");
+      ThrowSendError("Connection.send");
     }
     size_t done = static_cast<size_t>(n);
     while (iovcnt > 0 && done >= iov->iov_len) {
@@ -123,6 +139,41 @@ bool ReadExact(int fd, void* data, size_t size) {
   return true;
 }
 
+// Sends one record (all of it or nothing: SOCK_SEQPACKET).
+void SendRecord(int fd, iovec* iov, int iovcnt) {
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = static_cast<size_t>(iovcnt);
+  while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0) {
+    if (errno != EINTR) ThrowSendError("Connection.send");
+  }
+}
+
+// Receives one record of at most `size` bytes into `data`; returns its
+// length (0: the other end closed). A longer record fails: it is not one of
+// this framing's.
+size_t RecvRecord(int fd, char* data, size_t size) {
+  for (;;) {
+    // MSG_TRUNC: the record's real length, even if longer than `size`.
+    const ssize_t n = ::recv(fd, data, size, MSG_TRUNC);
+    if (n >= 0) {
+      if (static_cast<size_t>(n) > size) {
+        throw internal::DecodeError("Connection.recv: a record of " + std::to_string(n) +
+                                    " bytes where at most " + std::to_string(size) + " belong");
+      }
+      return static_cast<size_t>(n);
+    }
+    if (errno == ECONNRESET) return 0;
+    if (errno != EINTR) throw_errno("Connection.recv");
+  }
+}
+
+bool IsSeqpacket(int fd) {
+  int type = 0;
+  socklen_t len = sizeof type;
+  return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET;
+}
+
 void SetBuffers(int fd) {
   // 1 MiB socket buffers take a 1 MiB message in one go (MEASURING.md:
   // 10-16 GiB/s instead of a bimodal 0.7-7 GiB/s).
@@ -133,8 +184,10 @@ void SetBuffers(int fd) {
 
 }  // namespace
 
-Connection::Connection(ScopedFd fd, bool readable, bool writable, bool is_socket)
-    : state_(std::make_shared<State>(State{std::move(fd), readable, writable, is_socket})) {}
+Connection::Connection(ScopedFd fd, bool readable, bool writable, bool is_socket) {
+  const bool records = is_socket && IsSeqpacket(fd.get());
+  state_ = std::make_shared<State>(State{std::move(fd), readable, writable, is_socket, records});
+}
 
 int Connection::checked_fd(const char* what, bool want_read, bool want_write) const {
   if (!state_->fd.valid()) throw Error(std::string("Connection.") + what + ": handle is closed");
@@ -161,14 +214,66 @@ void Connection::send_bytes(std::string_view bytes) {
     std::memcpy(header + 4, &n, 8);
     header_len = 12;
   }
+  if (state_->records) {
+    size_t sent = std::min(bytes.size(), kFirstRecord - header_len);
+    iovec first[2] = {{header, header_len}, {const_cast<char*>(bytes.data()), sent}};
+    SendRecord(fd, first, sent == 0 ? 1 : 2);
+    while (sent < bytes.size()) {
+      const size_t n = std::min(kRecord, bytes.size() - sent);
+      iovec piece{const_cast<char*>(bytes.data()) + sent, n};
+      SendRecord(fd, &piece, 1);
+      sent += n;
+    }
+    return;
+  }
   iovec iov[2] = {{header, header_len}, {const_cast<char*>(bytes.data()), bytes.size()}};
   WriteAll(fd, state_->is_socket, iov, bytes.empty() ? 1 : 2);
+}
+
+std::string Connection::recv_records(size_t maxlength) {
+  const int fd = state_->fd.get();
+  char first[kFirstRecord];
+  const size_t n = RecvRecord(fd, first, sizeof first);
+  if (n == 0) throw EOFError();
+  uint32_t short_len = 0;
+  uint64_t len = 0;
+  size_t header_len = 4;
+  if (n >= 4) std::memcpy(&short_len, first, 4);
+  len = short_len;
+  if (short_len == kLongMessage) {
+    header_len = 12;
+    if (n >= 12) std::memcpy(&len, first + 4, 8);
+  }
+  if (n < header_len || n - header_len != std::min<uint64_t>(len, kFirstRecord - header_len)) {
+    throw internal::DecodeError("Connection.recv: a malformed first record of " + std::to_string(n) +
+                                " bytes");
+  }
+  if (len > maxlength) {
+    close();
+    throw Error("Connection.recv_bytes: message of " + std::to_string(len) +
+                " bytes is longer than maxlength " + std::to_string(maxlength) +
+                "; the connection is closed");
+  }
+  std::string out(first + header_len, n - header_len);
+  out.resize(len);
+  for (size_t got = n - header_len; got < len;) {
+    const size_t want = std::min<uint64_t>(kRecord, len - got);
+    const size_t m = RecvRecord(fd, out.data() + got, want);
+    if (m == 0) throw Error("Connection.recv: the other end closed in the middle of a message");
+    if (m != want) {
+      throw internal::DecodeError("Connection.recv: a record of " + std::to_string(m) + " bytes where " +
+                                  std::to_string(want) + " belong");
+    }
+    got += m;
+  }
+  return out;
 }
 
 std::string Connection::recv_bytes() { return recv_bytes(SIZE_MAX); }
 
 std::string Connection::recv_bytes(size_t maxlength) {
   const int fd = checked_fd("recv", true, false);
+  if (state_->records) return recv_records(maxlength);
   uint32_t short_len;
   if (!ReadExact(fd, &short_len, 4)) throw EOFError();
   uint64_t len = short_len;
@@ -217,7 +322,7 @@ int Connection::fileno() const { return checked_fd("fileno", false, false); }
 std::pair<Connection, Connection> Pipe(bool duplex) {
   if (duplex) {
     int fds[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("socketpair");
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("socketpair");
     SetBuffers(fds[0]);
     SetBuffers(fds[1]);
     return {Connection(ScopedFd(fds[0]), true, true, true),

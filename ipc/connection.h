@@ -43,7 +43,8 @@ namespace mp {
 class Connection {
  public:
   // Connection takes ownership of `fd`. `is_socket` selects send(2) with
-  // MSG_NOSIGNAL; otherwise writes block SIGPIPE around themselves.
+  // MSG_NOSIGNAL; otherwise writes block SIGPIPE around themselves. On a
+  // SOCK_SEQPACKET socket (a duplex Pipe) messages travel in records.
   Connection(internal::ScopedFd fd, bool readable, bool writable, bool is_socket);
 
   // send encodes `value` and sends it as one message.
@@ -90,14 +91,17 @@ class Connection {
     bool readable;
     bool writable;
     bool is_socket;
+    bool records;  // SOCK_SEQPACKET: messages in records (see connection.cc)
   };
+  std::string recv_records(size_t maxlength);
   int checked_fd(const char* what, bool want_read, bool want_write) const;
   std::shared_ptr<State> state_;
 };
 
 // Pipe returns a connected pair. duplex (default): both ends send and receive
-// (a Unix socketpair). Simplex: the first receives, the second sends (a pipe
-// whose buffer is enlarged to 1 MiB when the system allows).
+// (a Unix SOCK_SEQPACKET socketpair, where a small message takes one system
+// call to receive instead of two). Simplex: the first receives, the second
+// sends (a pipe whose buffer is enlarged to 1 MiB when the system allows).
 std::pair<Connection, Connection> Pipe(bool duplex = true);
 
 // wait returns the connections (or descriptors) among `objects` that are ready

@@ -1,6 +1,7 @@
 #include "ipc/connection.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,43 @@ TEST(Pipe, EightMegabyteMessagesSurvivePartialIo) {
     EXPECT_EQ(r.recv_bytes(), big);
     EXPECT_EQ(WaitChild(pid), 0);
   }
+}
+
+// Sizes on both sides of every boundary of the duplex pipe's records (a
+// first record of 4 KiB with the header, then records of 512 KiB), sent back
+// to back before any is read: each message arrives whole and alone.
+TEST(Pipe, MessagesOfEverySizeAroundTheRecordsArriveWhole) {
+  const size_t sizes[] = {0,           1,           4091,          4092,      4093,
+                          4096,        8191,        (512 << 10) - 1, 512 << 10, (512 << 10) + 4092,
+                          (512 << 10) + 4093, 3 * (512 << 10) + 4097};
+  auto message = [](size_t size) {
+    std::string m(size, '\0');
+    for (size_t i = 0; i < size; ++i) m[i] = static_cast<char>(i * 131 + size);
+    return m;
+  };
+  for (bool duplex : {true, false}) {
+    auto [r, w] = Pipe(duplex);
+    pid_t pid = ForkChild([&] {
+      for (size_t size : sizes) w.send_bytes(message(size));
+      return 0;
+    });
+    for (size_t size : sizes) EXPECT_EQ(r.recv_bytes(), message(size)) << "size " << size << " duplex " << duplex;
+    EXPECT_EQ(WaitChild(pid), 0);
+  }
+}
+
+// Records that are not this framing's (written raw to the socket) are a
+// clear error, and the messages after them still arrive.
+TEST(Pipe, ForeignRecordsAreAClearErrorAndTheNextMessageArrives) {
+  auto [a, b] = Pipe();
+  const char claims_more[] = {100, 0, 0, 0, 'x', 'y'};  // says 100 bytes, holds 2
+  ASSERT_EQ(::send(a.fileno(), claims_more, sizeof claims_more, 0), static_cast<ssize_t>(sizeof claims_more));
+  EXPECT_THROW(b.recv_bytes(), Error);
+  const std::string too_long(10000, 'z');  // longer than a first record may be
+  ASSERT_EQ(::send(a.fileno(), too_long.data(), too_long.size(), 0), static_cast<ssize_t>(too_long.size()));
+  EXPECT_THROW(b.recv_bytes(), Error);
+  a.send(std::string("still fine"));
+  EXPECT_EQ(b.recv<std::string>(), "still fine");
 }
 
 TEST(Pipe, EofAfterEverythingSentWasReceived) {
