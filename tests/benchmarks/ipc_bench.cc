@@ -1,6 +1,8 @@
 // Moving data between processes, each beside its floor and peer (issue 5):
 // - Pipe ping-pong of a small message vs a raw socketpair (goal: within
-//   1.3x), unpinned and pinned to one CPU;
+//   1.3x), unpinned and pinned to one CPU. The floor is the byte-stream
+//   socketpair of MEASURING.md (and of Python's Pipe); mp::Pipe itself runs
+//   on a SOCK_SEQPACKET pair, which receives a small message in one call;
 // - send_bytes of 1 MiB vs a socketpair with 1 MiB buffers (goal: >= 0.8x),
 //   and over a simplex Pipe;
 // - Queue of 8-byte items vs Boost.Interprocess message_queue (goal: at
