@@ -91,7 +91,7 @@ class Connection {
     bool readable;
     bool writable;
     bool is_socket;
-    bool records;  // SOCK_SEQPACKET: messages in records (see connection.cc)
+    size_t record_size;  // SOCK_SEQPACKET: messages in records (connection.cc); else 0
   };
   std::string recv_records(size_t maxlength);
   int checked_fd(const char* what, bool want_read, bool want_write) const;

@@ -78,6 +78,30 @@ TEST(Pipe, MessagesOfEverySizeAroundTheRecordsArriveWhole) {
   }
 }
 
+// Where the system caps socket buffers low (Debian's default wmem_max is
+// 208 KiB), records shrink to fit the send buffer: large messages still go.
+TEST(Pipe, RecordsFitASmallSendBuffer) {
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds), 0);
+  for (int fd : fds) {
+    const int small = 48 << 10;
+    ASSERT_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  }
+  Connection a(internal::ScopedFd(fds[0]), true, true, true);
+  Connection b(internal::ScopedFd(fds[1]), true, true, true);
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7);
+  pid_t pid = ForkChild([&] {
+    a.send_bytes(big);
+    a.send(std::string("after"));
+    return 0;
+  });
+  a.close();  // A child that fails to send then ends the stream: EOF, no hang.
+  EXPECT_EQ(b.recv_bytes(), big);
+  EXPECT_EQ(b.recv<std::string>(), "after");
+  EXPECT_EQ(WaitChild(pid), 0);
+}
+
 // Records that are not this framing's (written raw to the socket) are a
 // clear error, and the messages after them still arrive.
 TEST(Pipe, ForeignRecordsAreAClearErrorAndTheNextMessageArrives) {
