@@ -9,7 +9,6 @@
 #include <cstdio>
 
 #include "sync/errors.h"
-#include "sync/futex.h"
 
 namespace mp::internal {
 namespace {
