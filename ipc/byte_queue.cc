@@ -1,7 +1,5 @@
 #include "ipc/byte_queue.h"
 
-#include <poll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +8,7 @@
 #include <cstring>
 
 #include "sync/errors.h"
+#include "sync/pidfd.h"
 
 namespace mp::internal {
 namespace {
@@ -68,10 +67,9 @@ void StoreClaim(uint64_t* claim, std::string_view item) {
 // before its parent reaps it.
 bool Gone(uint32_t pid) {
   if (pid == 0 || static_cast<pid_t>(pid) == getpid()) return false;
-  const int fd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+  const int fd = PidfdOpen(static_cast<pid_t>(pid));
   if (fd < 0) return errno == ESRCH;
-  pollfd p{fd, POLLIN, 0};
-  const bool ended = ::poll(&p, 1, 0) > 0;
+  const bool ended = PidfdEnded(fd);
   ::close(fd);
   return ended;
 }

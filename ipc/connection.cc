@@ -244,6 +244,14 @@ void Connection::send_bytes(std::string_view bytes) {
   WriteAll(fd, state_->is_socket, iov, bytes.empty() ? 1 : 2);
 }
 
+void Connection::check_length(uint64_t len, size_t maxlength) {
+  if (len <= maxlength) return;
+  close();
+  throw Error("Connection.recv_bytes: message of " + std::to_string(len) +
+              " bytes is longer than maxlength " + std::to_string(maxlength) +
+              "; the connection is closed");
+}
+
 std::string Connection::recv_records(size_t maxlength) {
   const int fd = state_->fd.get();
   char first[kFirstRecord];
@@ -262,12 +270,7 @@ std::string Connection::recv_records(size_t maxlength) {
     throw internal::DecodeError("Connection.recv: a malformed first record of " + std::to_string(n) +
                                 " bytes");
   }
-  if (len > maxlength) {
-    close();
-    throw Error("Connection.recv_bytes: message of " + std::to_string(len) +
-                " bytes is longer than maxlength " + std::to_string(maxlength) +
-                "; the connection is closed");
-  }
+  check_length(len, maxlength);
   std::string out(first + header_len, n - header_len);
   out.resize(len);
   for (size_t got = n - header_len; got < len;) {
@@ -289,12 +292,7 @@ std::string Connection::recv_bytes(size_t maxlength) {
   if (short_len == kLongMessage && !ReadExact(fd, &len, 8)) {
     throw Error("Connection.recv: the other end closed in the middle of a message");
   }
-  if (len > maxlength) {
-    close();
-    throw Error("Connection.recv_bytes: message of " + std::to_string(len) +
-                " bytes is longer than maxlength " + std::to_string(maxlength) +
-                "; the connection is closed");
-  }
+  check_length(len, maxlength);
   std::string out;
   out.resize(len);
   if (len > 0 && !ReadExact(fd, out.data(), len)) {

@@ -94,6 +94,9 @@ class Connection {
     size_t record_size;  // SOCK_SEQPACKET: messages in records (connection.cc); else 0
   };
   std::string recv_records(size_t maxlength);
+  // check_length closes the connection and throws if a message of `len`
+  // bytes exceeds `maxlength` (it is not read).
+  void check_length(uint64_t len, size_t maxlength);
   int checked_fd(const char* what, bool want_read, bool want_write) const;
   std::shared_ptr<State> state_;
 };

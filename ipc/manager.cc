@@ -1,8 +1,6 @@
 #include "ipc/manager.h"
 
 #include <openssl/rand.h>
-#include <poll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +11,7 @@
 #include "ipc/byte_queue.h"
 #include "ipc/fd_passing.h"
 #include "ipc/manager_server.h"
+#include "sync/pidfd.h"
 
 namespace mp {
 namespace internal {
@@ -87,7 +86,7 @@ std::shared_ptr<LocalQueue> Attach(const ObjectRef& ref) {
     auto local = std::make_shared<LocalQueue>();
     local->queue = ByteQueue::Attach(fd);
     const pid_t server = static_cast<pid_t>(decode<int64_t>(response.payload));
-    local->server.reset(static_cast<int>(syscall(SYS_pidfd_open, server, 0)));
+    local->server.reset(internal::PidfdOpen(server));
     if (!local->server.valid()) return nullptr;
     return local;
   } catch (const Error&) {
@@ -98,8 +97,7 @@ std::shared_ptr<LocalQueue> Attach(const ObjectRef& ref) {
 
 // A shared-memory queue cannot see its server die; the calls check its pidfd.
 void CheckServer(LocalQueue& q) {
-  pollfd p{q.server.get(), POLLIN, 0};
-  if (::poll(&p, 1, 0) != 0) throw Error("manager is unreachable (shut down or dead)");
+  if (internal::PidfdEnded(q.server.get())) throw Error("manager is unreachable (shut down or dead)");
 }
 
 // Blocking calls wait in slices, checking the server between them, so that

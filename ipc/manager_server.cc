@@ -1,7 +1,6 @@
 #include "ipc/manager_server.h"
 
 #include <poll.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +19,7 @@
 #include "ipc/fd_passing.h"
 #include "ipc/manager_protocol.h"
 #include "sync/errors.h"
+#include "sync/pidfd.h"
 
 namespace mp::internal {
 namespace {
@@ -620,7 +620,7 @@ void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
 
 int ServeManager(Listener& listener, pid_t owner) {
   Server& server = *new Server;  // Lives until the process exits; threads use it.
-  const int owner_fd = owner > 0 ? static_cast<int>(syscall(SYS_pidfd_open, owner, 0)) : -1;
+  const int owner_fd = owner > 0 ? internal::PidfdOpen(owner) : -1;
   uint64_t next_conn = 1;
   for (;;) {
     pollfd polls[2] = {{listener.fileno(), POLLIN, 0}, {owner_fd, POLLIN, 0}};

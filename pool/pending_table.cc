@@ -4,6 +4,13 @@ namespace mp::internal {
 
 PendingTable::PendingTable() : slots_(new Slot[kSlots]) {}
 
+PendingTable::Done PendingTable::Empty(Slot& slot) {
+  Done done = std::move(slot.done);
+  slot.done = nullptr;
+  slot.id.store(kFree, std::memory_order_release);
+  return done;
+}
+
 void PendingTable::Add(uint64_t id, Done done) {
   Slot& slot = SlotOf(id);
   uint64_t expected = kFree;
@@ -24,10 +31,7 @@ PendingTable::Done PendingTable::Take(uint64_t id) {
   uint64_t expected = id;
   if (slot.id.compare_exchange_strong(expected, kBusy, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
-    Done done = std::move(slot.done);
-    slot.done = nullptr;
-    slot.id.store(kFree, std::memory_order_release);
-    return done;
+    return Empty(slot);
   }
   // Not in its slot: in the overflow map, or taken already. (An entry never
   // moves between the two, so there is no moment when it is in neither.)
@@ -45,9 +49,7 @@ std::vector<std::pair<uint64_t, PendingTable::Done>> PendingTable::TakeAll() {
     Slot& slot = slots_[i];
     const uint64_t id = slot.id.load(std::memory_order_acquire);
     if (id == kFree || id == kBusy) continue;
-    all.emplace_back(id, std::move(slot.done));
-    slot.done = nullptr;
-    slot.id.store(kFree, std::memory_order_release);
+    all.emplace_back(id, Empty(slot));
   }
   std::lock_guard<std::mutex> lock(overflow_mu_);
   for (auto& [id, done] : overflow_) all.emplace_back(id, std::move(done));

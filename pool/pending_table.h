@@ -63,6 +63,9 @@ class PendingTable {
     Done done;  // written only by the thread that set id to kBusy
   };
   Slot& SlotOf(uint64_t id) { return slots_[id % kSlots]; }
+  // Empty moves the entry out of a slot this thread holds (its id claimed)
+  // and frees the slot.
+  static Done Empty(Slot& slot);
 
   std::unique_ptr<Slot[]> slots_;
   std::mutex overflow_mu_;

@@ -1,6 +1,5 @@
 // The "fork" start method: the child is a copy of the parent.
 #include <fcntl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,13 +7,14 @@
 
 #include "process/popen.h"
 #include "sync/errors.h"
+#include "sync/pidfd.h"
 
 namespace mp::internal {
 namespace {
 
 bool KernelHasPidfd() {
   static const bool has = [] {
-    const int fd = static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0));
+    const int fd = PidfdOpen(getpid());
     if (fd < 0) return false;
     ::close(fd);
     return true;

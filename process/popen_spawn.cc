@@ -2,7 +2,6 @@
 // mp::init() turns into the child.
 #include <fcntl.h>
 #include <spawn.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,6 +11,7 @@
 #include "ipc/connection.h"
 #include "process/popen.h"
 #include "sync/errors.h"
+#include "sync/pidfd.h"
 
 extern char** environ;
 
@@ -74,7 +74,7 @@ std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message) {
   child->name = message.setup.name;
   child->daemon = message.setup.daemon;
   child->direct = true;
-  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  const int pidfd = PidfdOpen(pid);
   if (pidfd < 0) throw_errno("pidfd_open");
   child->sentinel.reset(pidfd);
   try {

@@ -2,7 +2,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 
 #include "process/popen.h"
 #include "sync/errors.h"
+#include "sync/pidfd.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -159,7 +159,7 @@ bool TryReap(ChildState& child) {
 
 int SentinelLocked(ChildState& child) {
   if (!child.sentinel.valid() && child.direct && !child.exitcode) {
-    const int fd = static_cast<int>(syscall(SYS_pidfd_open, child.pid, 0));
+    const int fd = PidfdOpen(child.pid);
     if (fd < 0) throw_errno("pidfd_open");
     child.sentinel.reset(fd);
   }
