@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "sync/errors.h"
-#include "sync/pidfd.h"
+#include "sync/process_token.h"
 
 namespace mp::internal {
 namespace {
@@ -61,24 +61,14 @@ void StoreClaim(uint64_t* claim, std::string_view item) {
   std::atomic_ref<uint64_t>(*claim).store(id, std::memory_order_release);
 }
 
-// Gone is true once process `pid` has ended (even if not yet reaped: a
-// zombie holds no lock and writes nothing). The calling process is never
-// gone. A pidfd, unlike kill(pid, 0), tells an ended process from a live one
-// before its parent reaps it.
-bool Gone(uint32_t pid) {
-  if (pid == 0 || static_cast<pid_t>(pid) == getpid()) return false;
-  const int fd = PidfdOpen(static_cast<pid_t>(pid));
-  if (fd < 0) return errno == ESRCH;
-  const bool ended = PidfdEnded(fd);
-  ::close(fd);
-  return ended;
-}
+// Gone is true once the process `token` names has ended, or its pid went
+// to another process (sync/process_token.h).
+bool Gone(uint64_t token) { return TokenGone(token); }
 
 Deadline Earlier(const Deadline& deadline, Clock::time_point t) {
   return deadline.has_value() && *deadline < t ? deadline : Deadline(t);
 }
 
-uint32_t SelfPid() { return static_cast<uint32_t>(getpid()); }
 
 // A reusable buffer for items that must be copied out of the ring.
 std::string& ScratchBuffer() {
@@ -195,7 +185,7 @@ bool ByteQueue::WaitForRoomLocked(Locked& locked, uint64_t need, bool streamed,
 
 void ByteQueue::ClearDeadWriterLocked() {
   State& s = *state_;
-  const uint32_t writer = s.writer_streaming.load(std::memory_order_relaxed);
+  const uint64_t writer = s.writer_streaming.load(std::memory_order_relaxed);
   const uint64_t tail = s.tail.load(std::memory_order_relaxed);
   if (tail != s.writer_stream_start && tail != s.writer_stream_end) return;  // a consumer's task
   if (!Gone(writer)) return;
@@ -229,7 +219,7 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   // as room appears, while other producers wait (writer_streaming).
   s.writer_stream_start = s.tail.load(std::memory_order_relaxed);
   s.writer_stream_end = s.writer_stream_start + kHeader + item.size();
-  s.writer_streaming.store(SelfPid(), std::memory_order_relaxed);
+  s.writer_streaming.store(SelfToken(), std::memory_order_relaxed);
   CommitLocked(item.size(), 0);
   Notify(&s.items_seq);
   size_t sent = 0;
@@ -257,7 +247,8 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
 void ByteQueue::AfterTake() { Notify(&state_->space_seq); }
 
 bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, std::string** copy,
-                             uint64_t* claim) {
+                             const Claim* claiming) {
+  uint64_t* claim = claiming != nullptr ? claiming->slot : nullptr;
   ByteQueue& q = *q_;
   State& s = *q.state_;
   auto item_there = [&] {
@@ -273,6 +264,12 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
       if (Expired(deadline)) return false;
       if (behind_stream) q.SkipDeadReadersItemLocked(locked_);
     }
+    // The lock (taken or taken again while waiting) was a dead consumer's.
+    if (claiming != nullptr && s.get_mutex.recovered) {
+      s.get_mutex.recovered = 0;
+      q.RecoverClaimLocked(*claiming);
+      continue;
+    }
     const uint64_t head = s.head.load(std::memory_order_relaxed);
     uint64_t size;
     q.CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
@@ -281,6 +278,7 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
     if (kHeader + size <= s.capacity) {
       // Published whole, together with its header.
       advance_ = kHeader + size;
+      if (claim != nullptr) s.claim_head = head + 1;  // before the claim: see Claim
       const size_t at = start % s.capacity;
       if (at + size <= s.capacity) {
         // In one piece: hand out the ring's own bytes. Producers leave them
@@ -300,7 +298,7 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
     // room it took at once.
     s.reader_stream_start = start;
     s.reader_stream_end = start + size;
-    s.reader_streaming.store(SelfPid(), std::memory_order_relaxed);
+    s.reader_streaming.store(SelfToken(), std::memory_order_relaxed);
     std::string& buffer = ScratchBuffer();
     buffer.resize(size);
     s.head.store(start, std::memory_order_release);
@@ -361,11 +359,31 @@ bool ByteQueue::StreamOutLocked(Locked& locked, char* out, uint64_t* claim) {
   return whole;
 }
 
+void ByteQueue::RecoverClaimLocked(const Claim& claim) {
+  State& s = *state_;
+  if (s.claim_head == 0) return;
+  const uint64_t at = s.claim_head - 1;
+  s.claim_head = 0;
+  const uint64_t head = s.head.load(std::memory_order_relaxed);
+  // Moved on: the dead consumer had finished taking it (its claim stands).
+  if (at != head || s.tail.load(std::memory_order_acquire) - head < kHeader) return;
+  uint64_t size;
+  CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
+  if (kHeader + size > s.capacity) return;  // Streamed items are not claimed this way.
+  uint64_t first_word = 0;
+  CopyOut(head + kHeader, reinterpret_cast<char*>(&first_word),
+          std::min<uint64_t>(size, sizeof first_word));
+  s.head.store(head + kHeader + size, std::memory_order_release);
+  s.takes.store(s.takes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  Notify(&s.space_seq);
+  claim.orphaned(first_word);
+}
+
 void ByteQueue::SkipDeadReadersItemLocked(Locked& locked) {
   State& s = *state_;
-  const uint32_t reader = s.reader_streaming.load(std::memory_order_relaxed);
+  const uint64_t reader = s.reader_streaming.load(std::memory_order_relaxed);
   if (reader == 0 || !Gone(reader)) return;
-  s.reader_streaming.store(SelfPid(), std::memory_order_relaxed);
+  s.reader_streaming.store(SelfToken(), std::memory_order_relaxed);
   StreamOutLocked(locked, nullptr, nullptr);
 }
 
@@ -375,6 +393,7 @@ ByteQueue::Taking::~Taking() {
   if (advance_ != 0) {  // (A streamed item is counted out by StreamOutLocked.)
     s.head.store(s.head.load(std::memory_order_relaxed) + advance_, std::memory_order_release);
     s.takes.store(s.takes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    s.claim_head = 0;
   }
   q_->RewindIfEmptyLocked();
 }
@@ -396,7 +415,7 @@ void ByteQueue::RewindIfEmptyLocked() {
   Release(&s.put_mutex);
 }
 
-bool ByteQueue::Get(std::string* out, const Deadline& deadline, uint64_t* claim) {
+bool ByteQueue::Get(std::string* out, const Deadline& deadline, const Claim* claim) {
   Taking taking(this);
   std::string_view view;
   std::string* copy = nullptr;

@@ -91,12 +91,24 @@ class ByteQueue {
     return true;
   }
 
-  // Get removes the oldest item into *out, waiting until the deadline. Returns
-  // false if none came in time. With `claim`, the item's first 8 bytes are
-  // stored there before the queue's lock is released, so a process that dies
-  // right after taking an item still leaves a trace of which one it took
-  // (Pool uses this to fail exactly the task a dead worker held).
-  bool Get(std::string* out, const Deadline& deadline, uint64_t* claim = nullptr);
+  // Claim: how a consumer records which item it took, so that whoever
+  // watches it (Pool's monitor) knows what a consumer that died had taken.
+  // The item's first 8 bytes are stored in *slot before the consumers' lock
+  // is released. If the consumer dies while taking the item (holding the
+  // lock, its claim stored or not), the next consumer that claims completes
+  // the removal and passes the item's first 8 bytes to `orphaned` instead of
+  // handing the item out again: an item is taken at most once. A queue is
+  // consumed with claims always or never. (An item larger than the ring,
+  // whose taker dies before its first 8 bytes arrived, is skipped without
+  // being reported.)
+  struct Claim {
+    uint64_t* slot;
+    absl::FunctionRef<void(uint64_t first_word)> orphaned;
+  };
+
+  // Get removes the oldest item into *out, waiting until the deadline.
+  // Returns false if none came in time. See Claim for `claim`.
+  bool Get(std::string* out, const Deadline& deadline, const Claim* claim = nullptr);
 
   // GetWith removes the oldest item and hands its bytes to `consume`. Small
   // items are copied out and consumed after the consumers' lock is released
@@ -173,20 +185,25 @@ class ByteQueue {
     // going back and forth between the processes.
     alignas(64) std::atomic<uint64_t> tail{0};
     std::atomic<uint64_t> puts{0};  // items started (a streamed one from its header on)
-    // The pid of the process streaming an item in, or 0; read by waiting
+    // The token (sync/process_token.h: pid and start time, so a reused pid
+    // cannot pass for it) of the process streaming an item in, or 0; read by waiting
     // producers without the lock. The item's header is at writer_stream_start
     // and its last byte before writer_stream_end (both guarded by put_mutex).
-    std::atomic<uint32_t> writer_streaming{0};
+    std::atomic<uint64_t> writer_streaming{0};
     uint64_t head_seen = 0;  // guarded by put_mutex: see FreeBytesLocked
     uint64_t writer_stream_start = 0;
     uint64_t writer_stream_end = 0;
     alignas(64) std::atomic<uint64_t> head{0};
     std::atomic<uint64_t> takes{0};  // items taken
-    // The pid of the process streaming an item out, or 0; read by waiting
+    // The token of the process streaming an item out, or 0; read by waiting
     // consumers without the lock. The item's bytes are [reader_stream_start,
     // reader_stream_end) (both guarded by get_mutex).
-    std::atomic<uint32_t> reader_streaming{0};
+    std::atomic<uint64_t> reader_streaming{0};
     uint64_t next_rewind_try = kRewindFrom;  // guarded by get_mutex
+    // 1 + the head offset of the item a claiming consumer is taking, from
+    // before it stores its claim until the head has moved past the item;
+    // else 0 (guarded by get_mutex; see Claim).
+    uint64_t claim_head = 0;
     uint64_t reader_stream_start = 0;
     uint64_t reader_stream_end = 0;
   };
@@ -224,7 +241,8 @@ class ByteQueue {
     Taking& operator=(const Taking&) = delete;
     // Take: *view points into the ring when the item lies there in one piece
     // (valid until this object ends), else *copy holds it.
-    bool Take(const Deadline& deadline, std::string_view* view, std::string** copy, uint64_t* claim);
+    bool Take(const Deadline& deadline, std::string_view* view, std::string** copy,
+              const Claim* claim);
 
    private:
     struct Waker {  // destroyed last: after the lock is released
@@ -247,6 +265,10 @@ class ByteQueue {
   // the writer dies before the last byte, it drops the item, lets producers
   // go on after it, and returns false.
   bool StreamOutLocked(Locked& locked, char* out, uint64_t* claim);
+  // RecoverClaimLocked (consumers' lock held, just recovered from a dead
+  // owner): completes the removal of the item the dead consumer was
+  // claiming, if any, and reports it (see Claim).
+  void RecoverClaimLocked(const Claim& claim);
   // SkipDeadReadersItemLocked (consumers' lock held): if the process
   // streaming an item out died, this one takes the rest of that item and
   // discards it (the dead process had taken the item).

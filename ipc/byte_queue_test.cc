@@ -11,14 +11,19 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "sync/process_token.h"
 #include "tests/test_util.h"
 
 namespace mp::internal {
 
 class ByteQueueTestPeer {
  public:
+  // The pid of the process streaming an item out, or 0.
   static uint32_t StreamingReader(ByteQueue& q) {
-    return q.state_->reader_streaming.load(std::memory_order_relaxed);
+    return static_cast<uint32_t>(TokenPid(q.state_->reader_streaming.load(std::memory_order_relaxed)));
+  }
+  static void SetStreamingWriter(ByteQueue& q, uint64_t token) {
+    q.state_->writer_streaming.store(token, std::memory_order_relaxed);
   }
 };
 

@@ -42,6 +42,12 @@ using Stored = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
 // The exception an unsuccessful outcome stands for.
 std::exception_ptr OutcomeError(const Outcome& outcome);
 
+// ReportCallbackException, called while handling an exception that a
+// callback of task `task_id` threw, prints it to stderr as
+// "Exception in callback of task N: <type>: <what>". The result still
+// completes, and the pool goes on.
+void ReportCallbackException(uint64_t task_id) noexcept;
+
 // Runs an error callback with the failure as an mp::Error.
 void CallErrorCallback(const std::function<void(const Error&)>& callback,
                        const std::exception_ptr& error);
@@ -60,8 +66,12 @@ class ResultState {
     std::function<void(const Error&)> on_error;
   };
 
-  void Set(V value) { Complete(std::move(value), nullptr); }
-  void Fail(std::exception_ptr error) { Complete(std::nullopt, std::move(error)); }
+  // Set and Fail complete the result (the first call wins); `task_id` names
+  // the task in the report of a callback that throws.
+  void Set(V value, uint64_t task_id = 0) { Complete(std::move(value), nullptr, task_id); }
+  void Fail(std::exception_ptr error, uint64_t task_id = 0) {
+    Complete(std::nullopt, std::move(error), task_id);
+  }
 
   bool ready() const { return (word_.load(std::memory_order_acquire) & kPhase) == kReady; }
   bool WaitUntil(const Deadline& deadline) {
@@ -101,17 +111,23 @@ class ResultState {
   // word_: the phase in the low bits, and whether anyone sleeps on it.
   static constexpr uint32_t kPending = 0, kCompleting = 1, kReady = 2, kPhase = 3, kWaiters = 4;
 
-  void Complete(std::optional<V> value, std::exception_ptr error) {
+  void Complete(std::optional<V> value, std::exception_ptr error, uint64_t task_id) {
     uint32_t word = word_.load(std::memory_order_relaxed);
     do {
       if ((word & kPhase) != kPending) return;  // completed (or completing) already
     } while (!word_.compare_exchange_weak(word, (word & kWaiters) | kCompleting,
                                           std::memory_order_acquire, std::memory_order_relaxed));
     // As in Python, callbacks run before the result is marked ready, so that
-    // get() returns only after they are done.
+    // get() returns only after they are done. One that throws is reported
+    // and the result completes all the same (Python's pool thread would die,
+    // and every later get() hang).
     if (callbacks) {
-      if (error == nullptr && callbacks->on_value) callbacks->on_value(*value);
-      if (error != nullptr && callbacks->on_error) CallErrorCallback(callbacks->on_error, error);
+      try {
+        if (error == nullptr && callbacks->on_value) callbacks->on_value(*value);
+        if (error != nullptr && callbacks->on_error) CallErrorCallback(callbacks->on_error, error);
+      } catch (...) {
+        ReportCallbackException(task_id);
+      }
     }
     value_ = std::move(value);
     error_ = std::move(error);

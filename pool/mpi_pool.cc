@@ -129,8 +129,12 @@ class RankServer {
         if (start.initializer) {
           initializer = reinterpret_cast<void (*)()>(internal::FindCode(*start.initializer));
         }
-        pool_ = std::make_unique<PoolCore>(1, std::move(initializer), start.maxtasksperchild,
-                                           "fork", absl::StrCat("MpiPoolWorker-", the_rank));
+        pool_ = std::make_unique<PoolCore>(
+            PoolOptions{.processes = 1,
+                        .initializer = std::move(initializer),
+                        .maxtasksperchild = start.maxtasksperchild,
+                        .start_method = "fork"},
+            absl::StrCat("MpiPoolWorker-", the_rank));
         break;
       }
       case kTasks:

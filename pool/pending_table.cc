@@ -47,8 +47,14 @@ std::vector<std::pair<uint64_t, PendingTable::Done>> PendingTable::TakeAll() {
   std::vector<std::pair<uint64_t, Done>> all;
   for (size_t i = 0; i < kSlots; ++i) {
     Slot& slot = slots_[i];
-    const uint64_t id = slot.id.load(std::memory_order_acquire);
+    uint64_t id = slot.id.load(std::memory_order_relaxed);
     if (id == kFree || id == kBusy) continue;
+    // Claimed as Take claims it, so a Take racing with this one gets the
+    // entry or nothing, never the same entry.
+    if (!slot.id.compare_exchange_strong(id, kBusy, std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+      continue;
+    }
     all.emplace_back(id, Empty(slot));
   }
   std::lock_guard<std::mutex> lock(overflow_mu_);

@@ -15,7 +15,7 @@
 // and an old one still running), the entry goes to an overflow map behind a
 // mutex.
 //
-// Thread safety: Add and Take from any threads at once; TakeAll alone.
+// Thread safety: Add, Take and TakeAll from any threads at once.
 #ifndef POOL_PENDING_TABLE_H_
 #define POOL_PENDING_TABLE_H_
 
@@ -43,8 +43,9 @@ class PendingTable {
   // the id is not in the table (taken already): of two threads that take the
   // same id, exactly one gets it. Call it only once Add(id) has returned.
   Done Take(uint64_t id);
-  // TakeAll removes and returns every entry. Not concurrently with Add or
-  // Take.
+  // TakeAll removes and returns every entry. Safe against concurrent Take
+  // calls (each entry goes to exactly one taker); an entry whose Add runs
+  // concurrently may be left in the table.
   std::vector<std::pair<uint64_t, Done>> TakeAll();
 
  private:

@@ -1,5 +1,6 @@
 #include "pool/pool.h"
 
+#include <cstdio>
 #include <map>
 #include <mutex>
 
@@ -18,6 +19,8 @@ std::exception_ptr OutcomeError(const Outcome& outcome) {
       return std::make_exception_ptr(WorkerLostError(outcome.message));
     case OutcomeKind::kTerminated:
       return std::make_exception_ptr(ProcessError(outcome.message));
+    case OutcomeKind::kBroken:
+      return std::make_exception_ptr(Error(outcome.message));
     case OutcomeKind::kOk:
       break;
   }
@@ -32,6 +35,30 @@ void CallErrorCallback(const std::function<void(const Error&)>& callback,
     callback(e);
   } catch (const std::exception& e) {
     callback(Error(e.what()));
+  }
+}
+
+void ReportCallbackException(uint64_t task_id) noexcept {
+  std::string what;
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    what = CurrentExceptionTypeName() + ": " + e.what();
+  } catch (...) {
+    what = CurrentExceptionTypeName();
+  }
+  std::fprintf(stderr, "Exception in callback of task %llu: %s\n",
+               static_cast<unsigned long long>(task_id), what.c_str());
+}
+
+void ThrowEncodeFailure() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("the task's result could not be encoded: " + CurrentExceptionTypeName() + ": " +
+                e.what());
+  } catch (...) {
+    throw Error("the task's result could not be encoded: " + CurrentExceptionTypeName());
   }
 }
 
@@ -76,9 +103,7 @@ std::unique_ptr<PoolBackend> MakePoolBackend(PoolOptions options) {
     }
   }
   if (factory) return factory(std::move(options));
-  return std::make_unique<PoolCore>(options.processes.value_or(cpu_count()),
-                                    std::move(options.initializer), options.maxtasksperchild,
-                                    options.start_method);
+  return std::make_unique<PoolCore>(std::move(options));
 }
 
 }  // namespace internal

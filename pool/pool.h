@@ -323,18 +323,21 @@ class Pool {
   static void Complete(internal::ResultState<internal::Stored<R>>& state,
                        const internal::Outcome& outcome) {
     if (outcome.kind != internal::OutcomeKind::kOk) {
-      state.Fail(internal::OutcomeError(outcome));
+      state.Fail(internal::OutcomeError(outcome), outcome.id);
       return;
     }
+    std::optional<internal::Stored<R>> value;
     try {
       if constexpr (std::is_void_v<R>) {
-        state.Set(std::monostate{});
+        value.emplace();
       } else {
-        state.Set(decode<R>(outcome.payload));
+        value.emplace(decode<R>(outcome.payload));
       }
     } catch (...) {
-      state.Fail(std::current_exception());
+      state.Fail(std::current_exception(), outcome.id);
+      return;
     }
+    state.Set(std::move(*value), outcome.id);
   }
 
   // Items returns the caller's items as a vector: the caller's own vector
@@ -430,12 +433,13 @@ class Pool {
                             gather->failed |= error != nullptr;
                           }
                           if (error) {
-                            state->Fail(error);  // The first failure decides, as in Python.
+                            // The first failure decides, as in Python.
+                            state->Fail(error, outcome.id);
                           } else if (last) {
                             if constexpr (std::is_void_v<R>) {
-                              state->Set(std::monostate{});
+                              state->Set(std::monostate{}, outcome.id);
                             } else {
-                              state->Set(std::move(gather->values));
+                              state->Set(std::move(gather->values), outcome.id);
                             }
                           }
                         });

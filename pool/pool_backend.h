@@ -9,6 +9,7 @@
 #ifndef POOL_POOL_BACKEND_H_
 #define POOL_POOL_BACKEND_H_
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -28,6 +29,10 @@ struct PoolOptions {
   // "fork" or "forkserver"; "mpi" with //pool:mpi (pool/mpi_pool.h); empty:
   // the default, which mp::mpi::init makes "mpi" under mpirun.
   std::string start_method;
+  // How long terminate() (and the destructor) lets workers handle SIGTERM
+  // before it SIGKILLs them: a task that blocks or ignores SIGTERM cannot
+  // make terminate(), join() or ~Pool hang.
+  std::chrono::milliseconds terminate_grace = std::chrono::seconds(1);
 };
 
 namespace internal {

@@ -6,7 +6,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "sync/errors.h"
 
@@ -45,36 +47,66 @@ std::string WorkerPrefix(const std::string& method) {
   return method == "forkserver" ? "ForkServerPoolWorker" : "ForkPoolWorker";
 }
 
+// The pool whose thread (outcome or monitor) this is, if any.
+thread_local const PoolCore* t_pool_thread_of = nullptr;
+
+// Retry delays for a worker that could not be started: 10 ms, doubling, at
+// most half a second.
+std::chrono::milliseconds StartBackoff(int failures) {
+  return std::chrono::milliseconds(std::min(10 << std::min(failures, 6), 500));
+}
+
+std::string ExceptionText() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return CurrentExceptionTypeName() + ": " + e.what();
+  } catch (...) {
+    return CurrentExceptionTypeName();
+  }
+}
+
 }  // namespace
 
-PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild,
-                   const std::string& start_method, const std::string& worker_name_prefix)
-    : processes_(processes),
-      maxtasksperchild_(maxtasksperchild),
-      initializer_(std::move(initializer)),
-      claims_(static_cast<size_t>(processes > 0 ? processes : 1)) {
-  if (processes <= 0) throw ValueError("Pool: number of processes must be at least 1");
-  if (maxtasksperchild < 0) throw ValueError("Pool: maxtasksperchild must be >= 0");
-  if (start_method == "spawn") {
+class PoolCore::SubmitterScope {
+ public:
+  explicit SubmitterScope(PoolCore* pool) : pool_(pool) { pool_->submitters_.fetch_add(1); }
+  ~SubmitterScope() { pool_->submitters_.fetch_sub(1); }
+  SubmitterScope(const SubmitterScope&) = delete;
+  SubmitterScope& operator=(const SubmitterScope&) = delete;
+
+ private:
+  PoolCore* pool_;
+};
+
+PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
+    : processes_(options.processes.value_or(cpu_count())),
+      maxtasksperchild_(options.maxtasksperchild),
+      terminate_grace_(options.terminate_grace),
+      initializer_(std::move(options.initializer)),
+      claims_(static_cast<size_t>(std::max(processes_, 1))),
+      init_errors_(static_cast<size_t>(std::max(processes_, 1)) * kInitErrorBytes) {
+  if (processes_ <= 0) throw ValueError("Pool: number of processes must be at least 1");
+  if (maxtasksperchild_ < 0) throw ValueError("Pool: maxtasksperchild must be >= 0");
+  if (terminate_grace_.count() < 0) throw ValueError("Pool: terminate_grace must be >= 0");
+  const std::string& method = options.start_method;
+  if (method == "spawn") {
     throw ProcessError(
         "Pool: the 'spawn' start method is not supported for pools yet; 'fork' and "
         "'forkserver' pools start their workers from a single-threaded launcher");
   }
-  const std::string prefix =
-      !worker_name_prefix.empty()
-          ? worker_name_prefix
-          : WorkerPrefix(start_method.empty() ? get_start_method() : start_method);
+  worker_prefix_ = !worker_name_prefix.empty()
+                       ? worker_name_prefix
+                       : WorkerPrefix(method.empty() ? get_start_method() : method);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw_errno("eventfd");
-  // The launcher is forked now, before this pool starts any thread.
-  launcher_ = std::make_unique<Launcher>([this](int slot) { return WorkerMain(slot); });
   {
     std::lock_guard<std::mutex> lock(mu_);
-    workers_.resize(static_cast<size_t>(processes));
-    for (int slot = 0; slot < processes; ++slot) {
-      workers_[slot] = std::make_unique<Process>(
-          launcher_->start({.name_prefix = prefix, .daemon = true}, slot));
-    }
+    workers_.resize(static_cast<size_t>(processes_));
+    retry_.resize(static_cast<size_t>(processes_));
+    // The launcher is forked now, before this pool starts any thread. A
+    // worker that cannot be started now is retried by the monitor.
+    for (size_t slot = 0; slot < workers_.size(); ++slot) StartWorkerLocked(slot);
   }
   outcome_thread_ = std::thread([this] { OutcomeLoop(); });
   monitor_thread_ = std::thread([this] { MonitorLoop(); });
@@ -87,17 +119,43 @@ PoolCore::~PoolCore() {
   ::close(wake_fd_);
 }
 
+bool PoolCore::OnPoolThread() const { return t_pool_thread_of == this; }
+
 int PoolCore::WorkerMain(int slot) {
   // Ctrl-C goes to the whole foreground group: the pool's process decides,
   // and if it dies its workers go with it (PR_SET_PDEATHSIG).
   signal(SIGINT, SIG_IGN);
   BecomeBatchWorker();
-  if (initializer_) initializer_();
+  if (initializer_) {
+    try {
+      initializer_();
+    } catch (...) {
+      // Reported to the monitor through shared memory (the exit code says
+      // to look), so that a failing initializer breaks the pool instead of
+      // making it fork new workers at full speed for ever.
+      const std::string why = ExceptionText();
+      char* out = &init_errors_[static_cast<size_t>(slot) * kInitErrorBytes];
+      const size_t n = std::min(why.size(), kInitErrorBytes - 1);
+      std::memcpy(out, why.data(), n);
+      out[n] = '\0';
+      return kInitFailedExit;
+    }
+  }
   uint64_t* claim = &claims_[static_cast<size_t>(slot)];
+  // A worker that died while taking a task left it taken: it is reported
+  // lost, never run (at most once).
+  auto orphaned = [this](uint64_t id) {
+    Outcome lost;
+    lost.id = id;
+    lost.kind = OutcomeKind::kLost;
+    lost.message = "a worker died while taking the task from the queue";
+    outcomes_.Put(Encode(lost), std::nullopt);
+  };
+  const ByteQueue::Claim claiming{claim, orphaned};
   int done = 0;
   std::string item;
   for (;;) {
-    tasks_.Get(&item, std::nullopt, claim);
+    tasks_.Get(&item, std::nullopt, &claiming);
     TaskMessage task = decode<TaskMessage>(item);
     if (task.id == 0) {
       ClearClaim(claim);
@@ -127,30 +185,158 @@ int PoolCore::WorkerMain(int slot) {
   }
 }
 
+void PoolCore::StartLauncher() {
+  launcher_ = std::make_unique<Launcher>([this](int slot) { return WorkerMain(slot); });
+}
+
+bool PoolCore::StartWorkerLocked(size_t slot) {
+  try {
+    if (!launcher_) StartLauncher();
+    workers_[slot] = std::make_unique<Process>(
+        launcher_->start({.name_prefix = worker_prefix_, .daemon = true}, static_cast<int>(slot)));
+    retry_[slot].reset();
+    start_failures_ = 0;
+    return true;
+  } catch (const Error& e) {
+    last_start_error_ = e.what();
+    retry_[slot] = Clock::now() + StartBackoff(start_failures_);
+    ++start_failures_;
+    // A helper that died (or was never made) is made anew on the next try.
+    // That fork is from this process, threads and all; the library's own
+    // locks are safe across it (process/fork_guard), as the helper itself
+    // only forks.
+    if (launcher_ && !launcher_->alive()) launcher_.reset();
+    return false;
+  }
+}
+
+void PoolCore::StartDueWorkers() {
+  bool broke = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto now = Clock::now();
+    for (size_t slot = 0; slot < workers_.size(); ++slot) {
+      if (!retry_[slot] || *retry_[slot] > now) continue;
+      if (StartWorkerLocked(slot)) continue;
+      const bool none_alive = std::none_of(workers_.begin(), workers_.end(),
+                                           [](const auto& w) { return w != nullptr; });
+      if (none_alive && start_failures_ >= kStartFailuresToBreak) {
+        BreakLocked("Pool: no worker process could be started (" +
+                    std::to_string(start_failures_) + " tries): " + last_start_error_);
+        broke = true;
+        break;
+      }
+    }
+  }
+  if (broke) FailPendingOfBrokenPool();
+}
+
 void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done done) {
-  TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
-                   reinterpret_cast<uint64_t>(function), std::move(args)};
-  if (state_.load() != State::kRun) throw ValueError("Pool not running");
-  pending_.Add(task.id, std::move(done));
-  tasks_.Put(Encode(task), std::nullopt);
+  Outcome failed;  // set when the task fails before it is queued
+  {
+    SubmitterScope in(this);
+    if (state_.load() != State::kRun) {
+      if (!broken_.load()) throw ValueError("Pool not running");
+      failed.kind = OutcomeKind::kBroken;
+    } else {
+      TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
+                       reinterpret_cast<uint64_t>(function), std::move(args)};
+      pending_.Add(task.id, std::move(done));
+      if (Enqueue(Encode(task), /*behind_overflow=*/false)) return;
+      // Terminated or broken while waiting for room: the task fails now
+      // (unless the pool failed it already).
+      done = pending_.Take(task.id);
+      if (!done) return;
+      failed.id = task.id;
+      failed.kind = broken_.load() ? OutcomeKind::kBroken : OutcomeKind::kTerminated;
+      failed.message = "the pool was terminated before the task could be queued";
+    }
+  }
+  // Outside the gate: a callback that calls close() must not wait for us.
+  if (failed.kind == OutcomeKind::kBroken) failed.message = broken_message_;
+  done(std::move(failed));
+}
+
+bool PoolCore::Enqueue(std::string_view item, bool behind_overflow) {
+  if (OnPoolThread() || behind_overflow) {
+    // A pool thread (a callback that submits) must not wait for room that
+    // only its own progress can make; stop messages keep behind the tasks
+    // that wait there. The outcome thread moves them to the ring in order.
+    std::lock_guard<std::mutex> lock(overflow_mu_);
+    if (overflow_.empty() && tasks_.Put(item, Clock::now())) return true;
+    overflow_.emplace_back(item);
+    overflow_nonempty_.store(true);
+    return true;
+  }
+  while (!tasks_.Put(item, Clock::now() + kPutRecheck)) {
+    if (state_.load() == State::kTerminate) return false;
+  }
+  return true;
+}
+
+void PoolCore::FlushOverflow() {
+  std::lock_guard<std::mutex> lock(overflow_mu_);
+  while (!overflow_.empty() && tasks_.Put(overflow_.front(), Clock::now())) overflow_.pop_front();
+  overflow_nonempty_.store(!overflow_.empty());
+}
+
+void PoolCore::WaitForSubmitters() {
+  // Bounded: a submitter holds its place only while it encodes and queues a
+  // task, and one waiting for room gives up within kPutRecheck of a
+  // terminate. A pool thread's own submit (a callback's) never waits.
+  for (int round = 0; submitters_.load() != 0; ++round) {
+    if (round < 100) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
 }
 
 void PoolCore::Finish(Outcome&& outcome) {
   Done done = pending_.Take(outcome.id);
   if (!done) return;  // Already failed (its worker died).
-  done(std::move(outcome));
+  try {
+    done(std::move(outcome));
+  } catch (...) {
+    // A result's own code (decoding, the callbacks) already reports what it
+    // throws; this keeps a pool thread alive whatever slips through.
+    std::fprintf(stderr, "mp::Pool: completing task %llu threw %s\n",
+                 static_cast<unsigned long long>(outcome.id), ExceptionText().c_str());
+  }
+}
+
+void PoolCore::FailAllPending(OutcomeKind kind, const std::string& message) {
+  for (auto& [id, done] : pending_.TakeAll()) {
+    Outcome outcome;
+    outcome.id = id;
+    outcome.kind = kind;
+    outcome.message = message;
+    try {
+      done(std::move(outcome));
+    } catch (...) {
+    }
+  }
 }
 
 void PoolCore::OutcomeLoop() {
+  t_pool_thread_of = this;
   // Both reused: their buffers keep their capacity from one outcome to the
   // next (see Encode). The `done` functions only read the outcome.
   std::string item;
   Outcome outcome;
   for (;;) {
-    outcomes_.Get(&item, std::nullopt);
-    decode_in_place(item, outcome);
-    if (outcome.id == 0) return;
-    Finish(std::move(outcome));
+    // With tasks waiting in the overflow, look again for room now and then
+    // even if no outcome comes.
+    const Deadline until = overflow_nonempty_.load()
+                               ? Deadline(Clock::now() + std::chrono::milliseconds(10))
+                               : std::nullopt;
+    if (outcomes_.Get(&item, until)) {
+      decode_in_place(item, outcome);
+      if (outcome.id == 0) return;
+      Finish(std::move(outcome));
+    }
+    if (overflow_nonempty_.load()) FlushOverflow();
   }
 }
 
@@ -160,14 +346,28 @@ void PoolCore::Wake() {
 }
 
 void PoolCore::MonitorLoop() {
+  t_pool_thread_of = this;
   for (;;) {
     std::vector<pollfd> polls{{wake_fd_, POLLIN, 0}};
     std::vector<size_t> polled_slots;
     std::vector<size_t> ended;
+    Deadline next_timer;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (kill_at_ && !killed_ && Clock::now() >= *kill_at_) {
+        // terminate(): what SIGTERM did not end in the grace period.
+        for (auto& worker : workers_) {
+          if (worker) worker->kill();
+        }
+        killed_ = true;
+      }
+      if (kill_at_ && !killed_) next_timer = kill_at_;
       bool any = false;
       for (size_t slot = 0; slot < workers_.size(); ++slot) {
+        if (retry_[slot]) {
+          any = true;
+          if (!next_timer || *retry_[slot] < *next_timer) next_timer = retry_[slot];
+        }
         if (!workers_[slot]) continue;
         any = true;
         try {
@@ -182,7 +382,13 @@ void PoolCore::MonitorLoop() {
         return;
       }
     }
-    if (ended.empty() && ::poll(polls.data(), polls.size(), -1) < 0) continue;  // EINTR
+    int timeout_ms = -1;
+    if (next_timer) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(*next_timer - Clock::now()).count();
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(left, 0, 60'000));
+    }
+    if (ended.empty() && ::poll(polls.data(), polls.size(), timeout_ms) < 0) continue;  // EINTR
     if (polls[0].revents) {
       uint64_t count;
       [[maybe_unused]] ssize_t n = ::read(wake_fd_, &count, sizeof count);
@@ -191,6 +397,7 @@ void PoolCore::MonitorLoop() {
       if (polls[i].revents) ended.push_back(polled_slots[i - 1]);
     }
     for (size_t slot : ended) HandleWorkerEnd(slot);
+    StartDueWorkers();
   }
 }
 
@@ -200,55 +407,94 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
     std::lock_guard<std::mutex> lock(mu_);
     worker = std::move(workers_[slot]);
   }
+  if (!worker) return;
   worker->join();
   const int code = worker->exitcode().value_or(255);
   const uint64_t claimed = std::atomic_ref<uint64_t>(claims_[slot]).exchange(0);
   if (claimed != 0) {
     Outcome lost;
     lost.id = claimed;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      lost.kind = state_ == State::kTerminate ? OutcomeKind::kTerminated : OutcomeKind::kLost;
-    }
+    lost.kind = state_.load() == State::kTerminate ? OutcomeKind::kTerminated : OutcomeKind::kLost;
     lost.message = "worker " + worker->name() + " (pid " + std::to_string(worker->pid()) +
                    ") died with exit code " + std::to_string(code) + " while running the task";
     Finish(std::move(lost));
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  const bool replace = state_ == State::kRun || (state_ == State::kClose && code != 0);
-  if (!replace) return;
-  try {
-    workers_[slot] = std::make_unique<Process>(launcher_->start(
-        {.name_prefix = worker->name().substr(0, worker->name().rfind('-')), .daemon = true},
-        static_cast<int>(slot)));
-  } catch (const Error& e) {
-    std::fprintf(stderr, "mp::Pool: could not replace worker %s: %s\n", worker->name().c_str(),
-                 e.what());
+  bool broke = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const State state = state_.load();
+    if (code == kInitFailedExit) {
+      ++init_failures_;
+      const char* why = &init_errors_[slot * kInitErrorBytes];
+      if (init_failures_ >= kInitFailuresToBreak && state != State::kTerminate) {
+        BreakLocked("Pool: the initializer failed in " + std::to_string(init_failures_) +
+                    " workers in a row: " + std::string(why, strnlen(why, kInitErrorBytes)));
+        broke = true;
+      }
+    } else {
+      init_failures_ = 0;
+    }
+    const bool replace = !broke && (state == State::kRun || (state == State::kClose && code != 0));
+    if (replace) {
+      // After a failed initializer, not at once: see kInitFailuresToBreak.
+      retry_[slot] = Clock::now() + (code == kInitFailedExit ? StartBackoff(init_failures_)
+                                                             : std::chrono::milliseconds(0));
+    }
   }
+  if (broke) FailPendingOfBrokenPool();
+}
+
+void PoolCore::BreakLocked(std::string why) {
+  if (broken_.load()) return;
+  broken_message_ = std::move(why);
+  std::fprintf(stderr, "%s\n", broken_message_.c_str());
+  broken_.store(true);
+  state_.store(State::kTerminate);
+  for (auto& worker : workers_) {
+    if (worker) worker->kill();  // Nothing left may run: its result is failed already.
+  }
+  for (auto& retry : retry_) retry.reset();
+  killed_ = true;
+}
+
+void PoolCore::FailPendingOfBrokenPool() {
+  // The submitters that got in before the state changed are waited for, so
+  // that any task they add is in pending_ now.
+  WaitForSubmitters();
+  FailAllPending(OutcomeKind::kBroken, broken_message_);
 }
 
 void PoolCore::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (state_ != State::kRun) return;
-  state_ = State::kClose;
-  // One stop request per worker, behind every task already queued.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_.load() != State::kRun) return;
+    state_.store(State::kClose);
+  }
+  WaitForSubmitters();
+  // One stop request per worker, behind every task already queued (those in
+  // the overflow included: Enqueue keeps order behind them).
   const std::string stop = encode(TaskMessage{});
-  for (int i = 0; i < processes_; ++i) tasks_.Put(stop, std::nullopt);
+  for (int i = 0; i < processes_; ++i) Enqueue(stop, /*behind_overflow=*/true);
 }
 
 void PoolCore::Terminate() {
   std::lock_guard<std::mutex> lock(mu_);
-  state_ = State::kTerminate;
+  if (state_.load() == State::kTerminate) return;
+  state_.store(State::kTerminate);
   for (auto& worker : workers_) {
     if (worker) worker->terminate();
   }
+  for (auto& retry : retry_) retry.reset();
+  kill_at_ = Clock::now() + terminate_grace_;
   Wake();
 }
 
 void PoolCore::Join() {
+  if (OnPoolThread()) throw ProcessError("Pool.join: cannot join a pool from its own callback");
+  std::lock_guard<std::mutex> join_lock(join_mu_);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (state_ == State::kRun) {
+    if (state_.load() == State::kRun) {
       throw ProcessError("Pool.join: call close() or terminate() first");
     }
     if (joined_) return;
@@ -259,13 +505,18 @@ void PoolCore::Join() {
   // message goes behind them.
   outcomes_.Put(encode(Outcome{}), std::nullopt);
   if (outcome_thread_.joinable()) outcome_thread_.join();
-  for (auto& [id, done] : pending_.TakeAll()) {
-    Outcome outcome;
-    outcome.id = id;
-    outcome.kind = OutcomeKind::kTerminated;
-    outcome.message = "the pool was terminated before the task completed";
-    done(std::move(outcome));
+  WaitForSubmitters();
+  {
+    std::lock_guard<std::mutex> lock(overflow_mu_);
+    overflow_.clear();  // Their tasks are pending, failed below.
+    overflow_nonempty_.store(false);
   }
+  if (broken_.load()) {
+    FailAllPending(OutcomeKind::kBroken, broken_message_);
+  } else {
+    FailAllPending(OutcomeKind::kTerminated, "the pool was terminated before the task completed");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
   launcher_.reset();
 }
 

@@ -8,14 +8,31 @@
 // callbacks), one watches the workers' sentinels and, when a worker ends,
 // fails the task it had claimed with mp::WorkerLostError and starts a
 // replacement. Idle, everything sleeps in the kernel: no polling.
+//
+// What it guarantees, and how (the README's design notes say more):
+// - Every task submitted completes, whatever the pool's threads, callbacks
+//   or workers do: submitters pass a gate (submitters_) that close,
+//   terminate and a broken pool wait on; a submitter blocked on a full task
+//   ring looks at the state every kPutRecheck; pool threads never block on
+//   the ring (their tasks wait in overflow_).
+// - A task runs at most once (ByteQueue's claims: a worker that dies while
+//   taking a task leaves it taken, never handed out again).
+// - terminate() SIGKILLs what SIGTERM did not end after terminate_grace.
+// - Workers that cannot be started are retried with backoff (the launcher
+//   helper restarted if it died); a pool that can get no worker at all, or
+//   whose initializer fails kInitFailuresToBreak times in a row, is broken:
+//   pending and new tasks fail with an mp::Error saying why.
 #ifndef POOL_POOL_CORE_H_
 #define POOL_POOL_CORE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,8 +51,7 @@ class PoolCore : public PoolBackend {
  public:
   // Workers are named `worker_name_prefix`-N; an empty prefix names them
   // after the start method, as Python does ("ForkPoolWorker").
-  PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild,
-           const std::string& start_method, const std::string& worker_name_prefix = "");
+  explicit PoolCore(PoolOptions options, const std::string& worker_name_prefix = "");
   ~PoolCore() override;
 
   void Submit(TaskEntry entry, void* function, std::string args, Done done) override;
@@ -46,35 +62,86 @@ class PoolCore : public PoolBackend {
 
  private:
   enum class State { kRun, kClose, kTerminate };
+  // A worker whose initializer threw exits with this code (after writing
+  // the error into its slot of init_errors_).
+  static constexpr int kInitFailedExit = 86;
+  static constexpr int kInitFailuresToBreak = 3;
+  static constexpr int kStartFailuresToBreak = 8;
+  static constexpr size_t kInitErrorBytes = 512;
+  static constexpr auto kPutRecheck = std::chrono::milliseconds(100);
+
+  // Holds a place at the gate while a Submit runs (see submitters_).
+  class SubmitterScope;
 
   int WorkerMain(int slot);
-  void StartWorker(int slot);
+  void StartLauncher();
+  // StartWorker (under mu_) starts the worker of `slot`, or schedules a
+  // retry; false when it could not.
+  bool StartWorkerLocked(size_t slot);
+  void StartDueWorkers();
   void OutcomeLoop();
   void MonitorLoop();
   void HandleWorkerEnd(size_t slot);
   void Wake();
   void Finish(Outcome&& outcome);
-  void StopThreads();
+  // Enqueue puts an encoded task (or stop message) on the task ring. On a
+  // pool thread it never blocks (a full ring: overflow_); elsewhere it waits
+  // for room, giving up (false) once the pool is terminated or broken.
+  // With behind_overflow (stop messages), it never blocks either.
+  bool Enqueue(std::string_view item, bool behind_overflow);
+  void FlushOverflow();
+  void WaitForSubmitters();
+  // BreakLocked (under mu_) marks the pool broken and kills its workers; the
+  // caller then calls FailPendingOfBrokenPool, without mu_.
+  void BreakLocked(std::string why);
+  void FailPendingOfBrokenPool();
+  void FailAllPending(OutcomeKind kind, const std::string& message);
+  bool OnPoolThread() const;
 
   const int processes_;
   const int maxtasksperchild_;
+  const std::chrono::milliseconds terminate_grace_;
   std::function<void()> initializer_;
+  std::string worker_prefix_;
 
   // Shared with the workers (created before the launcher forks).
   ByteQueue tasks_;
   ByteQueue outcomes_;
   RawArray<uint64_t> claims_;  // per slot: the id of the task being run, or 0
+  RawArray<char> init_errors_;  // per slot: why its initializer failed
 
-  std::unique_ptr<Launcher> launcher_;
+  std::unique_ptr<Launcher> launcher_;  // guarded by mu_ once the threads run
   std::atomic<uint64_t> next_id_{1};
+
+  // The gate: Submit counts itself in, then reads state_; Close, Terminate
+  // and Break write state_, then wait for the count to drop to zero. Both
+  // sequentially consistent, so that either the submitter sees the new
+  // state or the closer sees the submitter.
+  std::atomic<uint32_t> submitters_{0};
+  std::atomic<State> state_{State::kRun};  // written under mu_
+  std::atomic<bool> broken_{false};        // written under mu_, before state_
 
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
   // ThreadSanitizer, which then cannot see absl::Mutex's synchronization.
   std::mutex mu_;
-  std::atomic<State> state_{State::kRun};            // written under mu_
-  std::vector<std::unique_ptr<Process>> workers_;    // guarded by mu_
-  bool monitor_done_ = false;                        // guarded by mu_
-  bool joined_ = false;                              // guarded by mu_
+  std::vector<std::unique_ptr<Process>> workers_;         // guarded by mu_
+  std::vector<std::optional<Clock::time_point>> retry_;  // guarded by mu_: slots to (re)start
+  int start_failures_ = 0;        // guarded by mu_: in a row
+  int init_failures_ = 0;         // guarded by mu_: in a row
+  std::string last_start_error_;  // guarded by mu_
+  // Written once, under mu_, before broken_ turns true; read without a lock
+  // by whoever has seen broken_ true.
+  std::string broken_message_;
+  std::optional<Clock::time_point> kill_at_;  // guarded by mu_: when terminate escalates
+  bool killed_ = false;                       // guarded by mu_
+  bool monitor_done_ = false;                 // guarded by mu_
+
+  std::mutex join_mu_;   // held through Join
+  bool joined_ = false;  // guarded by join_mu_
+
+  std::mutex overflow_mu_;
+  std::deque<std::string> overflow_;  // guarded by overflow_mu_: tasks from pool threads
+  std::atomic<bool> overflow_nonempty_{false};
 
   PendingTable pending_;  // the tasks not finished yet
 

@@ -37,7 +37,24 @@ struct TaskMessage {
   }
 };
 
-enum class OutcomeKind : uint8_t { kOk, kError, kLost, kTerminated };
+// kBroken: the pool can no longer run tasks (no worker could be started, or
+// the initializer kept failing); the message says why.
+enum class OutcomeKind : uint8_t { kOk, kError, kLost, kTerminated, kBroken };
+
+// ThrowEncodeFailure rethrows the exception being handled, thrown while a
+// task's result was being encoded, as an mp::Error that says so.
+[[noreturn]] void ThrowEncodeFailure();
+
+// EncodeResult encodes a task's result; a serialize() that throws becomes
+// an mp::Error naming the cause (the worker goes on).
+template <class T>
+std::string EncodeResult(const T& value) {
+  try {
+    return encode(value);
+  } catch (...) {
+    ThrowEncodeFailure();
+  }
+}
 
 // A task's outcome, as a worker reports it (or the pool, when a worker died).
 struct Outcome {
@@ -62,7 +79,7 @@ std::string CallOne(void* function, std::string_view bytes) {
     std::apply(f, args);
     return {};
   } else {
-    return encode(std::apply(f, std::move(args)));
+    return EncodeResult(std::apply(f, std::move(args)));
   }
 }
 
@@ -89,7 +106,7 @@ std::string CallChunk(void* function, std::string_view bytes) {
     std::vector<R> out;
     out.reserve(items.size());
     for (Item& item : items) out.push_back(call(item));
-    return encode(out);
+    return EncodeResult(out);
   }
 }
 

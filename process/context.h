@@ -78,6 +78,13 @@ void set_start_method(const std::string& method, bool force = false);
 // get_start_method returns the default method ("fork" unless set).
 std::string get_start_method();
 
+// set_fork_warning(false) silences the warning that the first fork of a
+// multi-threaded process prints to stderr (as Python 3.12 does): forking a
+// process with threads may deadlock the child on a lock another thread held.
+// The environment variable MP_NO_FORK_WARNING=1 does the same. The remedy is
+// set_start_method("forkserver") (or "spawn"), made before threads start.
+void set_fork_warning(bool enabled);
+
 // get_all_start_methods lists the methods, the default first.
 std::vector<std::string> get_all_start_methods();
 

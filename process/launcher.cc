@@ -47,6 +47,8 @@ Launcher::~Launcher() {
   internal::WaitForExit(*state_->helper, std::nullopt);
 }
 
+bool Launcher::alive() { return !internal::TryReap(*state_->helper); }
+
 Process Launcher::start(ProcessOptions options, int arg) {
   Process process(std::move(options));
   internal::ChildSetup setup{process.name(), process.daemon(), process.identity_, getpid(),

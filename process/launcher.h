@@ -14,9 +14,11 @@
 // are real mp::Process handles in the program (join, sentinel, terminate,
 // exitcode, active_children). Pool uses one to start and replace workers.
 //
-// The helper dies with the thread that created the Launcher (it is armed
-// with PR_SET_PDEATHSIG), and daemonic children die with the helper, so
-// nothing outlives the program even when it is killed with SIGKILL. The
+// The helper dies with the program (it is armed with PR_SET_PDEATHSIG, and
+// forked from a thread that lives as long as the program, even when the
+// Launcher is made on a short-lived thread), and daemonic children die with
+// the helper, so nothing outlives the program even when it is killed with
+// SIGKILL. The
 // helper ignores SIGINT, so Ctrl-C reaches only the program and the children.
 //
 // Thread safety: start() may be called from any thread.
@@ -50,6 +52,10 @@ class Launcher {
   // start asks the helper for a child that runs body(arg), and returns its
   // handle, already started. Throws mp::ProcessError if the helper is gone.
   Process start(ProcessOptions options, int arg);
+
+  // alive is false once the helper has ended (then start() throws; make a
+  // new Launcher).
+  bool alive();
 
  private:
   std::unique_ptr<internal::LauncherState> state_;

@@ -35,6 +35,10 @@ namespace mp::internal {
 struct ChildState {
   pid_t pid = 0;
   ScopedFd sentinel;   // readable once the child has ended (see SentinelLocked)
+  // A pidfd to signal a child that is not our own (a forkserver's or a
+  // launcher's), sent by its server: its pid may be reaped and reused
+  // without our knowing. (Our own children signal through the sentinel.)
+  ScopedFd pidfd;
   bool direct = true;  // our own child (reaped with waitid); else the forkserver's
   std::string name;
   bool daemon = false;
@@ -62,7 +66,9 @@ bool TryReap(ChildState& child);
 int SentinelLocked(ChildState& child);
 // WaitForExit blocks until the child ends or the deadline.
 bool WaitForExit(ChildState& child, const Deadline& deadline);
-// SendSignal signals the child unless it has already been reaped.
+// SendSignal signals the child unless it has already ended and been reaped,
+// through a pidfd where one can be had (pidfd_send_signal), so that it can
+// never reach another process that was given the child's pid.
 void SendSignal(ChildState& child, int sig);
 
 // ---- This process's identity and children (registry.cc) ----
@@ -111,6 +117,10 @@ void BecomeChild(Identity& identity);
 // RegisterChild lists a started child until it is reaped, for
 // active_children() and the exit handler.
 void RegisterChild(std::shared_ptr<ChildState> child);
+// ReapEnded collects the exit status of every registered child that has
+// ended (Python's _cleanup(), run at each start): no zombies pile up from
+// children that are never joined.
+void ReapEnded();
 // LiveChildren reaps what ended and returns the rest.
 std::vector<std::shared_ptr<ChildState>> LiveChildren();
 // ExitCleanup: terminate daemonic children, then join every child.

@@ -1,11 +1,16 @@
 // The "fork" start method: the child is a copy of the parent.
 #include <fcntl.h>
+#include <sys/single_threaded.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "process/popen.h"
+#include "process/starter_thread.h"
 #include "sync/errors.h"
 #include "sync/pidfd.h"
 
@@ -22,10 +27,54 @@ bool KernelHasPidfd() {
   return has;
 }
 
+std::atomic<bool> g_fork_warning{true};
+std::atomic<bool> g_fork_warned{false};
+
+// ThreadCount reads this process's number of threads (field 20 of
+// /proc/self/stat), 1 if it cannot.
+int ThreadCount() {
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1;
+  char buf[1024];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return 1;
+  buf[n] = '\0';
+  // The command name (field 2) may hold spaces and parentheses: count the
+  // fields after its last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return 1;
+  int field = 2;
+  for (; *p != '\0' && field < 20; ++p) {
+    if (*p == ' ') ++field;
+  }
+  return std::atoi(p);
+}
+
+// WarnIfMultiThreaded: Python 3.12's DeprecationWarning, once per process.
+// Cheap when it cannot apply: glibc knows whether a thread was ever made.
+void WarnIfMultiThreaded() {
+  if (__libc_single_threaded || g_fork_warned.load(std::memory_order_relaxed) ||
+      !g_fork_warning.load(std::memory_order_relaxed)) {
+    return;
+  }
+  if (const char* off = std::getenv("MP_NO_FORK_WARNING"); off != nullptr && *off != '\0' &&
+                                                             std::strcmp(off, "0") != 0) {
+    return;
+  }
+  if (ThreadCount() <= 1 || g_fork_warned.exchange(true)) return;
+  std::fprintf(stderr,
+               "mp: warning: this process (pid=%d) is multi-threaded, use of fork() may lead to "
+               "deadlocks in the child; use mp::set_start_method(\"forkserver\") (or "
+               "\"spawn\"), or mp::set_fork_warning(false) to silence this\n",
+               static_cast<int>(getpid()));
+}
+
 }  // namespace
 
 MP_CHILD_PATH std::shared_ptr<ChildState> LaunchFork(ChildSetup setup,
                                                 const std::function<int()>& body) {
+  WarnIfMultiThreaded();
   // Flush first, so the child does not print the parent's buffered output again.
   FlushStandardStreams();
   // Without pidfds (Linux < 5.3), the sentinel is a pipe whose write end only
@@ -40,12 +89,30 @@ MP_CHILD_PATH std::shared_ptr<ChildState> LaunchFork(ChildSetup setup,
   const bool daemon = setup.daemon;
   const pid_t parent = setup.parent_pid;
   Identity identity = ChildIdentity(std::move(setup));
-  const pid_t pid = fork();
-  if (pid < 0) throw_errno("fork");
-  if (pid == 0) {
-    if (fallback[0] >= 0) ::close(fallback[0]);
-    if (daemon) ArmDeathSignal(parent);
-    ChildMain(identity, body, devnull.release());
+  pid_t pid = -1;
+  int fork_errno = 0;
+  auto fork_child = [&] {
+    pid = fork();
+    if (pid < 0) fork_errno = errno;
+    if (pid == 0) {
+      if (fallback[0] >= 0) ::close(fallback[0]);
+      if (daemon) ArmDeathSignal(parent);
+      ChildMain(identity, body, devnull.release());
+    }
+  };
+  // A daemon dies with the thread that forked it (PR_SET_PDEATHSIG): see
+  // starter_thread.h.
+  if (daemon) {
+    RunOnLongLivedThread(fork_child);
+  } else {
+    fork_child();
+  }
+  if (pid < 0) {
+    if (fallback[0] >= 0) {
+      ::close(fallback[0]);
+      ::close(fallback[1]);
+    }
+    throw_errno("fork", fork_errno);
   }
   devnull.reset();
   auto child = NewChildState();
@@ -64,3 +131,7 @@ MP_CHILD_PATH std::shared_ptr<ChildState> LaunchFork(ChildSetup setup,
 }
 
 }  // namespace mp::internal
+
+namespace mp {
+void set_fork_warning(bool enabled) { internal::g_fork_warning.store(enabled); }
+}  // namespace mp

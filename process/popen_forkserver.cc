@@ -20,6 +20,7 @@
 #include "ipc/fd_passing.h"
 #include "process/popen.h"
 #include "sync/errors.h"
+#include "sync/pidfd.h"
 
 namespace mp::internal {
 namespace {
@@ -82,11 +83,13 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("socketpair");
   ScopedFd ours(fds[0]), theirs(fds[1]);
+  ScopedFd pidfd;  // the server's: to signal the child (see ChildState::pidfd)
   pid_t pid;
   try {
     control.send(message);
     SendFd(control.fileno(), theirs.get());
     pid = control.recv<int>();
+    if (pid > 0 && control.recv<int>() != 0) pidfd.reset(RecvFd(control.fileno()));
   } catch (const Error& e) {
     throw ProcessError(std::string("fork server: ") + e.what() +
                        " (for forkserver: does main() call mp::init(argc, argv) first?)");
@@ -98,6 +101,7 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
   child->daemon = message.setup.daemon;
   child->direct = false;
   child->sentinel = std::move(ours);
+  child->pidfd = std::move(pidfd);
   return child;
 }
 
@@ -147,6 +151,10 @@ void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& r
       Identity identity = ChildIdentity(message.setup);
       ChildMain(identity, [&] { return run(message); });
     }
+    // Opened before the child can be reaped here (ReportExits), so it is
+    // the child's: the parent signals through it, never by a pid that may
+    // have been reused.
+    const int pidfd = pid > 0 ? PidfdOpen(pid) : -1;
     if (pid > 0) {
       status_fds[pid] = status_fd;
     } else {
@@ -154,9 +162,14 @@ void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& r
     }
     try {
       control.send(static_cast<int>(pid));
+      if (pid > 0) {
+        control.send(pidfd >= 0 ? 1 : 0);
+        if (pidfd >= 0) SendFd(control_fd, pidfd);
+      }
     } catch (const Error&) {
       _exit(0);
     }
+    if (pidfd >= 0) ::close(pidfd);
   }
 }
 

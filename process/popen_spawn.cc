@@ -11,6 +11,7 @@
 #include "ipc/connection.h"
 #include "process/popen.h"
 #include "sync/errors.h"
+#include "process/starter_thread.h"
 #include "sync/pidfd.h"
 
 extern char** environ;
@@ -59,7 +60,12 @@ pid_t ExecSelf(const char* env_name, int fd) {
   // dup2 onto itself clears close-on-exec for this one descriptor only.
   posix_spawn_file_actions_adddup2(&actions, fd, fd);
   pid_t pid = 0;
-  const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
+  int rc = 0;
+  // The forkserver and daemonic spawn children die with the thread that
+  // started them (PR_SET_PDEATHSIG): see starter_thread.h.
+  RunOnLongLivedThread([&] {
+    rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
+  });
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw_errno("posix_spawn", rc);
   return pid;

@@ -58,6 +58,9 @@ void Process::start() {
         "Process.start: this process was started by spawn but main() did not call "
         "mp::init(argc, argv) first");
   }
+  // Python's _cleanup(): children that ended and were never joined are
+  // reaped now, so they do not pile up as zombies.
+  internal::ReapEnded();
   // identity_ is moved: nothing needs it after a start (a second one throws).
   internal::ChildSetup setup{name_, daemon_, std::move(identity_), getpid(),
                              std::move(parent_name)};

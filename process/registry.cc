@@ -142,6 +142,7 @@ bool ReapLocked(ChildState& child) {
     child.exitcode = n == sizeof code ? code : 255;
   }
   child.sentinel.reset();
+  child.pidfd.reset();
   return true;
 }
 
@@ -157,9 +158,35 @@ bool TryReap(ChildState& child) {
   return true;
 }
 
+namespace {
+
+#ifndef P_PIDFD
+#define P_PIDFD 3  // Linux 5.4; glibc 2.36's headers may lack it
+#endif
+
+// OpenOwnChildPidfd opens a pidfd for our unreaped child `pid`, or -1. The
+// pid is ours until we reap it, unless the program reaped it behind our back
+// (waitpid(-1)) and it was reused: the check that the pidfd's process is a
+// child of ours (waitid on it, WNOWAIT) tells that case.
+int OpenOwnChildPidfd(pid_t pid) {
+  const int fd = PidfdOpen(pid);
+  if (fd < 0) return -1;
+  siginfo_t info{};
+  if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(fd), &info,
+             WEXITED | WNOHANG | WNOWAIT) != 0 &&
+      errno == ECHILD) {
+    ::close(fd);
+    errno = ECHILD;
+    return -1;
+  }
+  return fd;
+}
+
+}  // namespace
+
 int SentinelLocked(ChildState& child) {
   if (!child.sentinel.valid() && child.direct && !child.exitcode) {
-    const int fd = PidfdOpen(child.pid);
+    const int fd = OpenOwnChildPidfd(child.pid);
     if (fd < 0) throw_errno("pidfd_open");
     child.sentinel.reset(fd);
   }
@@ -190,8 +217,28 @@ bool WaitForExit(ChildState& child, const Deadline& deadline) {
 
 void SendSignal(ChildState& child, int sig) {
   std::lock_guard<std::mutex> lock(child.mu);
-  // Not yet reaped: the pid is still ours (a zombie at worst), never reused.
-  if (!child.exitcode) ::kill(child.pid, sig);
+  if (child.exitcode) return;  // Reaped: its pid may be another process's now.
+  if (child.direct) {
+    // The sentinel is a pidfd, opened now if need be (or, on a kernel
+    // without pidfds, a pipe: then the unreaped pid, still ours, is used).
+    if (!child.sentinel.valid()) {
+      const int fd = OpenOwnChildPidfd(child.pid);
+      if (fd < 0 && errno == ECHILD) return;  // Reaped by someone else: not ours.
+      if (fd >= 0) child.sentinel.reset(fd);
+    }
+    const int fd = child.sentinel.get();
+    if (fd >= 0 && PidfdSendSignal(fd, sig) == 0) return;
+    if (fd >= 0 && errno == ESRCH) return;  // Ended (a zombie takes no signal).
+    ::kill(child.pid, sig);
+    return;
+  }
+  if (child.pidfd.valid()) {
+    PidfdSendSignal(child.pidfd.get(), sig);  // ESRCH: ended
+  } else if (!WaitReadable(child.sentinel.get(), Clock::now())) {
+    // A server without pidfds: the child's exit code has not come, so the
+    // server has not reaped it yet, and the pid is still the child's.
+    ::kill(child.pid, sig);
+  }
 }
 
 namespace {
@@ -317,6 +364,12 @@ void RegisterChild(std::shared_ptr<ChildState> child) {
   if (g.children != nullptr) g.children->prev = raw;
   g.children = raw;
   raw->registered = std::move(child);
+}
+
+void ReapEnded() {
+  Globals& g = G();
+  if (!g.ever_registered.load(std::memory_order_acquire)) return;
+  LiveChildren();
 }
 
 std::vector<std::shared_ptr<ChildState>> LiveChildren() {

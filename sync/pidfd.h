@@ -16,6 +16,13 @@ namespace mp::internal {
 // (ESRCH: no such process). glibc 2.36 has no wrapper.
 inline int PidfdOpen(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 
+// PidfdSendSignal sends `sig` to the process behind `pidfd` (0: only checks
+// that it can); -1 with errno set (ESRCH: it has ended). The signal reaches
+// that process or none: never one that was given its pid later.
+inline int PidfdSendSignal(int pidfd, int sig) {
+  return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
 // PidfdEnded is true once the process behind `pidfd` has ended, reaped or
 // not (a pidfd polls readable from its exit on).
 inline bool PidfdEnded(int pidfd) {

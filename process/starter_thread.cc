@@ -1,0 +1,88 @@
+#include "process/starter_thread.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "sync/fork_safe_mutex.h"
+
+namespace mp::internal {
+namespace {
+
+// One job at a time: starts are rare and the caller waits anyway. Its
+// mutexes are plain ones, held across the job's fork by the waiting caller:
+// a forked child never uses its copy (it makes a starter of its own).
+struct Starter {
+  pid_t owner = 0;  // the process whose thread this is
+  std::mutex callers;  // serializes callers
+  std::mutex mu;
+  std::condition_variable cv;
+  const absl::FunctionRef<void()>* job = nullptr;  // guarded by mu
+  std::exception_ptr error;                         // guarded by mu
+  bool done = false;                                // guarded by mu
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      cv.wait(lock, [this] { return job != nullptr; });
+      const absl::FunctionRef<void()>& fn = *job;
+      lock.unlock();
+      std::exception_ptr caught;
+      try {
+        fn();
+      } catch (...) {
+        caught = std::current_exception();
+      }
+      lock.lock();
+      error = caught;
+      job = nullptr;
+      done = true;
+      cv.notify_all();
+    }
+  }
+};
+
+// This process's starter, made (with its thread) on first use; a forked
+// child, which has no such thread, makes its own. Never destroyed: the
+// thread runs until the process ends. A parent's starter, copied into a
+// child, is left alone there.
+Starter& TheStarter() {
+  static ForkSafeMutex* make_mu = new ForkSafeMutex;
+  static Starter* starter = nullptr;  // guarded by *make_mu
+  std::lock_guard<ForkSafeMutex> lock(*make_mu);
+  if (starter == nullptr || starter->owner != getpid()) {
+    starter = new Starter;
+    starter->owner = getpid();
+    Starter* s = starter;
+    std::thread([s] { s->Loop(); }).detach();
+  }
+  return *starter;
+}
+
+bool OnMainThread() { return syscall(SYS_gettid) == getpid(); }
+
+}  // namespace
+
+void RunOnLongLivedThread(absl::FunctionRef<void()> fn) {
+  if (OnMainThread()) {
+    fn();
+    return;
+  }
+  Starter& s = TheStarter();
+  std::lock_guard<std::mutex> one_caller(s.callers);
+  std::unique_lock<std::mutex> lock(s.mu);
+  s.job = &fn;
+  s.done = false;
+  s.cv.notify_all();
+  s.cv.wait(lock, [&s] { return s.done; });
+  std::exception_ptr error = s.error;
+  s.error = nullptr;
+  lock.unlock();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace mp::internal
