@@ -6,6 +6,7 @@
 
 #include "pool/pool_core.h"
 #include "process/process.h"
+#include "sync/fork_safe_mutex.h"
 
 namespace mp {
 
@@ -65,7 +66,7 @@ void ThrowEncodeFailure() {
 namespace {
 
 struct BackendRegistry {
-  std::mutex mu;
+  ForkSafeMutex mu;  // a child forked while another thread holds it finds it free
   std::map<std::string, PoolBackendFactory> factories;  // guarded by mu
   std::string default_name;                             // guarded by mu
 };
@@ -78,19 +79,19 @@ BackendRegistry& Backends() {
 }  // namespace
 
 void RegisterPoolBackend(const std::string& name, PoolBackendFactory factory) {
-  std::lock_guard<std::mutex> lock(Backends().mu);
+  std::lock_guard<ForkSafeMutex> lock(Backends().mu);
   Backends().factories[name] = std::move(factory);
 }
 
 void SetDefaultPoolBackend(const std::string& name) {
-  std::lock_guard<std::mutex> lock(Backends().mu);
+  std::lock_guard<ForkSafeMutex> lock(Backends().mu);
   Backends().default_name = name;
 }
 
 std::unique_ptr<PoolBackend> MakePoolBackend(PoolOptions options) {
   PoolBackendFactory factory;
   {
-    std::lock_guard<std::mutex> lock(Backends().mu);
+    std::lock_guard<ForkSafeMutex> lock(Backends().mu);
     const std::string& name =
         options.start_method.empty() ? Backends().default_name : options.start_method;
     auto it = Backends().factories.find(name);

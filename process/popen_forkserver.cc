@@ -20,6 +20,7 @@
 #include "ipc/fd_passing.h"
 #include "process/popen.h"
 #include "sync/errors.h"
+#include "sync/fork_safe_mutex.h"
 #include "sync/pidfd.h"
 
 namespace mp::internal {
@@ -28,7 +29,9 @@ namespace {
 // The parent's side: one server per process (a forked child that uses the
 // forkserver starts its own, rather than sharing its parent's socket).
 struct ForkserverClient {
-  std::mutex mu;
+  // Fork-safe: a child forked while another thread starts a forkserver
+  // child finds it unlocked (and makes a server of its own).
+  ForkSafeMutex mu;
   pid_t owner = 0;
   pid_t server = 0;
   std::optional<Connection> control;
@@ -69,7 +72,7 @@ void ReportExits(std::map<pid_t, int>& status_fds) {
 
 std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message) {
   ForkserverClient& client = Client();
-  std::lock_guard<std::mutex> lock(client.mu);
+  std::lock_guard<ForkSafeMutex> lock(client.mu);
   Connection& control = client.Ensure();
   try {
     return RequestFork(control, message);

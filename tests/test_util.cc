@@ -80,24 +80,58 @@ std::set<std::string> OpenFds() {
 
 std::set<std::string> ShmEntries() { return ListDir("/dev/shm"); }
 
-std::set<pid_t> ChildPids() {
+namespace {
+
+// The state (field 3) and parent (field 4) of `pid`, from /proc; false if
+// it is gone.
+bool ReadStateAndParent(const std::string& pid, char* state, pid_t* ppid) {
+  std::ifstream stat("/proc/" + pid + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  // Fields after the ")" that closes the command name: state, ppid, ...
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return false;
+  std::istringstream rest(line.substr(close + 2));
+  std::string state_field;
+  rest >> state_field >> *ppid;
+  *state = state_field.empty() ? '?' : state_field[0];
+  return true;
+}
+
+std::set<pid_t> Children(bool zombies_only) {
   std::set<pid_t> out;
   const pid_t self = getpid();
   for (const auto& entry : ListDir("/proc")) {
     if (entry.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat("/proc/" + entry + "/stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // Fields after the ")" that closes the command name: state, ppid, ...
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
+    char state;
     pid_t ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == self) out.insert(static_cast<pid_t>(std::stoi(entry)));
+    if (!ReadStateAndParent(entry, &state, &ppid) || ppid != self) continue;
+    if (zombies_only && state != 'Z') continue;
+    out.insert(static_cast<pid_t>(std::stoi(entry)));
   }
   return out;
+}
+
+}  // namespace
+
+std::set<pid_t> ChildPids() { return Children(false); }
+
+std::set<pid_t> ZombieChildren() { return Children(true); }
+
+bool ProcessEnded(pid_t pid) {
+  char state;
+  pid_t ppid;
+  if (!ReadStateAndParent(std::to_string(pid), &state, &ppid)) return true;
+  return state == 'Z' || state == 'X';
+}
+
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 }  // namespace mp::testing

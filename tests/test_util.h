@@ -32,6 +32,19 @@ std::set<std::string> ShmEntries();
 // ChildPids lists the pids of this process's children (from /proc).
 std::set<pid_t> ChildPids();
 
+// ZombieChildren lists the children of this process that have ended and
+// not been reaped.
+std::set<pid_t> ZombieChildren();
+
+// ProcessEnded is true when `pid` is gone or a zombie.
+bool ProcessEnded(pid_t pid);
+
+// WaitUntil polls `condition` every millisecond until it holds (true) or
+// `timeout` passes (false): for states no event announces, such as another
+// process's exit.
+bool WaitUntil(const std::function<bool()>& condition,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 }  // namespace mp::testing
 
 #endif  // TESTS_TEST_UTIL_H_
