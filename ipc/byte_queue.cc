@@ -363,20 +363,29 @@ void ByteQueue::RecoverClaimLocked(const Claim& claim) {
   State& s = *state_;
   if (s.claim_head == 0) return;
   const uint64_t at = s.claim_head - 1;
-  s.claim_head = 0;
   const uint64_t head = s.head.load(std::memory_order_relaxed);
   // Moved on: the dead consumer had finished taking it (its claim stands).
-  if (at != head || s.tail.load(std::memory_order_acquire) - head < kHeader) return;
+  if (at != head || s.tail.load(std::memory_order_acquire) - head < kHeader) {
+    s.claim_head = 0;
+    return;
+  }
   uint64_t size;
   CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
-  if (kHeader + size > s.capacity) return;  // Streamed items are not claimed this way.
+  if (kHeader + size > s.capacity) {  // Streamed items are not claimed this way.
+    s.claim_head = 0;
+    return;
+  }
   uint64_t first_word = 0;
   CopyOut(head + kHeader, reinterpret_cast<char*>(&first_word),
           std::min<uint64_t>(size, sizeof first_word));
+  // Reported first and the mark cleared last: if this consumer dies too,
+  // the next one does it all again (a second report is harmless; a lost one
+  // would not be).
+  claim.orphaned(first_word);
   s.head.store(head + kHeader + size, std::memory_order_release);
   s.takes.store(s.takes.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  s.claim_head = 0;
   Notify(&s.space_seq);
-  claim.orphaned(first_word);
 }
 
 void ByteQueue::SkipDeadReadersItemLocked(Locked& locked) {

@@ -28,7 +28,9 @@ bool KernelHasPidfd() {
 }
 
 std::atomic<bool> g_fork_warning{true};
-std::atomic<bool> g_fork_warned{false};
+// The process that printed the warning: a forked child, a process of its
+// own, warns again (kept as a pid so that the child writes nothing).
+std::atomic<pid_t> g_fork_warned_by{0};
 
 // ThreadCount reads this process's number of threads (field 20 of
 // /proc/self/stat), 1 if it cannot.
@@ -54,7 +56,7 @@ int ThreadCount() {
 // WarnIfMultiThreaded: Python 3.12's DeprecationWarning, once per process.
 // Cheap when it cannot apply: glibc knows whether a thread was ever made.
 void WarnIfMultiThreaded() {
-  if (__libc_single_threaded || g_fork_warned.load(std::memory_order_relaxed) ||
+  if (__libc_single_threaded || g_fork_warned_by.load(std::memory_order_relaxed) == getpid() ||
       !g_fork_warning.load(std::memory_order_relaxed)) {
     return;
   }
@@ -62,7 +64,7 @@ void WarnIfMultiThreaded() {
                                                              std::strcmp(off, "0") != 0) {
     return;
   }
-  if (ThreadCount() <= 1 || g_fork_warned.exchange(true)) return;
+  if (ThreadCount() <= 1 || g_fork_warned_by.exchange(getpid()) == getpid()) return;
   std::fprintf(stderr,
                "mp: warning: this process (pid=%d) is multi-threaded, use of fork() may lead to "
                "deadlocks in the child; use mp::set_start_method(\"forkserver\") (or "
@@ -123,10 +125,13 @@ MP_CHILD_PATH std::shared_ptr<ChildState> LaunchFork(ChildSetup setup,
   if (fallback[0] >= 0) {
     ::close(fallback[1]);
     child->sentinel.reset(fallback[0]);
+  } else {
+    // Otherwise the sentinel is a pidfd, opened now, while the pid cannot
+    // have been reaped: it becomes readable when the child ends, no
+    // grandchild can hold it open by mistake, and signals sent through it
+    // (SendSignal) can never reach a process that reused the pid.
+    child->sentinel.reset(PidfdOpen(pid));
   }
-  // Otherwise the sentinel is a pidfd, opened when first needed
-  // (SentinelLocked): it becomes readable when the child ends, and no
-  // grandchild can hold it open by mistake.
   return child;
 }
 

@@ -97,7 +97,9 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
     throw ProcessError(std::string("fork server: ") + e.what() +
                        " (for forkserver: does main() call mp::init(argc, argv) first?)");
   }
-  if (pid < 0) throw ProcessError("forkserver: fork failed in the server");
+  if (pid < 0) {
+    throw ProcessError(std::string("fork server: fork failed: ") + std::strerror(-pid));
+  }
   auto child = NewChildState();
   child->pid = pid;
   child->name = message.setup.name;
@@ -143,7 +145,8 @@ void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& r
       _exit(0);  // The parent went away.
     }
     const pid_t server = getpid();
-    const pid_t pid = fork();
+    pid_t pid = fork();
+    if (pid < 0) pid = -errno;  // Sent as is: the parent reports why.
     if (pid == 0) {
       ::close(control_fd);
       ::close(sfd);

@@ -219,17 +219,17 @@ void SendSignal(ChildState& child, int sig) {
   std::lock_guard<std::mutex> lock(child.mu);
   if (child.exitcode) return;  // Reaped: its pid may be another process's now.
   if (child.direct) {
-    // The sentinel is a pidfd, opened now if need be (or, on a kernel
-    // without pidfds, a pipe: then the unreaped pid, still ours, is used).
+    // The sentinel is a pidfd opened at the start (or, on a kernel without
+    // pidfds, a pipe: then the unreaped pid, still ours, is used).
     if (!child.sentinel.valid()) {
-      const int fd = OpenOwnChildPidfd(child.pid);
+      const int fd = OpenOwnChildPidfd(child.pid);  // pidfd_open failed at the start
       if (fd < 0 && errno == ECHILD) return;  // Reaped by someone else: not ours.
       if (fd >= 0) child.sentinel.reset(fd);
     }
     const int fd = child.sentinel.get();
     if (fd >= 0 && PidfdSendSignal(fd, sig) == 0) return;
-    if (fd >= 0 && errno == ESRCH) return;  // Ended (a zombie takes no signal).
-    ::kill(child.pid, sig);
+    if (fd >= 0 && errno == ESRCH) return;  // Ended (reaped or not): nothing to signal.
+    ::kill(child.pid, sig);  // The sentinel is the fallback pipe.
     return;
   }
   if (child.pidfd.valid()) {

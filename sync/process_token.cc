@@ -26,7 +26,6 @@ struct StatFields {
 enum class Lookup { kFound, kNoSuchProcess, kUnreadable };
 
 Lookup ReadStat(pid_t pid, StatFields* out) {
-  if (g_proc_fallback.load(std::memory_order_relaxed)) return Lookup::kUnreadable;
   char path[40];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -79,12 +78,19 @@ uint64_t SelfToken() {
   return token;
 }
 
+uint64_t TokenOf(pid_t pid) {
+  StatFields fields;
+  return ReadStat(pid, &fields) == Lookup::kFound ? MakeToken(pid, fields.start_ticks) : 0;
+}
+
 bool TokenGone(uint64_t token) {
   if (token == 0) return false;
   const pid_t pid = TokenPid(token);
   if (pid == getpid()) return false;
   StatFields fields;
-  switch (ReadStat(pid, &fields)) {
+  const Lookup found = g_proc_fallback.load(std::memory_order_relaxed) ? Lookup::kUnreadable
+                                                                       : ReadStat(pid, &fields);
+  switch (found) {
     case Lookup::kNoSuchProcess:
       return true;
     case Lookup::kFound:

@@ -29,6 +29,9 @@ inline pid_t TokenPid(uint64_t token) { return static_cast<pid_t>(token >> 32); 
 // to kill(pid, 0): those two cannot tell a reused pid.
 bool TokenGone(uint64_t token);
 
+// TokenOf is the token of process `pid`, or 0 if /proc has no such process.
+uint64_t TokenOf(pid_t pid);
+
 // MakeToken builds a token from its parts (for tests).
 uint64_t MakeToken(pid_t pid, uint64_t start_ticks);
 
