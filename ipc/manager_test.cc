@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,16 @@ TEST(Manager, QueueFromPoolWorkersCreatedBeforeIt) {
   auto reader = pool.apply_async(Read, q);
   writer.get(20s);
   EXPECT_EQ(reader.get(20s), (std::vector<std::string>{"A", "B", "C"}));
+}
+
+TEST(Manager, MadeOnAShortLivedThreadOutlivesTheThread) {
+  // Its server is a daemon, which dies with the thread that forked it were
+  // it forked there (PR_SET_PDEATHSIG): issue 19.
+  std::unique_ptr<Manager> manager;
+  std::thread([&] { manager = std::make_unique<Manager>(); }).join();
+  auto q = manager->Queue<int>();
+  q.put(5);
+  EXPECT_EQ(q.get(10s), 5);
 }
 
 TEST(Manager, QueueApiWithTimeouts) {

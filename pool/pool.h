@@ -26,6 +26,15 @@
 // - Workers are daemonic and die with the pool's process, even on SIGKILL.
 //   They ignore SIGINT: Ctrl-C stops the program, which takes its workers
 //   along.
+// - A task runs at most once, even when workers die while taking it.
+// - terminate() sends SIGTERM, then SIGKILL after PoolOptions::terminate_grace
+//   (1 s): a task that blocks SIGTERM cannot make terminate(), join() or
+//   ~Pool hang.
+// - A worker that cannot be started (fork fails, the launcher died) is
+//   retried with backoff; a pool that can get no worker at all, or whose
+//   initializer throws in 3 workers in a row, is broken: pending and new
+//   tasks fail with an mp::Error that says why.
+// - A result that cannot be encoded fails its task with an mp::Error.
 // - Idle pools sleep in the kernel: no polling, no busy threads.
 // - Workers run under SCHED_BATCH (same share of the CPU, no preempting on
 //   wake-up), so that a worker woken for a task does not push the thread
@@ -34,9 +43,15 @@
 // The destructor terminates the pool, as Python's `with Pool() as p:` does;
 // join() requires close() or terminate() first (mp::ProcessError).
 // Callbacks (see mp::callbacks) run in the pool's result thread, in this
-// process.
+// process. A callback may submit more tasks (never blocking, even when the
+// task queue is full) and may close() or terminate() the pool, but not
+// join() it (mp::ProcessError). One that throws is reported on stderr
+// ("Exception in callback of task N: <type>: <what>"); its result completes
+// as it would have.
 //
-// Thread safety: submit from any thread; close/terminate/join from one.
+// Thread safety: every method from any thread, concurrently too: a task
+// submitted while another thread closes the pool either runs or is refused
+// (mp::ValueError), and every AsyncResult returned completes.
 // Fork safety: a forked child must not use its copy of the pool.
 // Sharing: not shareable; pass a Manager queue to tasks to talk back.
 #ifndef POOL_POOL_H_

@@ -133,6 +133,15 @@ TEST(ProcessFaults, ForkWarningCanBeTurnedOff) {
 }
 
 TEST(ProcessFaults, ForkserverChildStartedWhileAnotherThreadStartsOneIsUsable) {
+#if defined(__SANITIZE_ADDRESS__)
+  // GCC 12's AddressSanitizer does not take its allocator's locks around
+  // fork(), so a child forked while another thread allocates can deadlock
+  // inside ASan itself (seen here: the child blocked in the allocator's
+  // GetFromAllocator). Not the library's locks, which this test is about; it
+  // runs in the plain and tsan builds. Lifted once the toolchain's ASan is
+  // fork-safe (LLVM 17's is; issue 20 brings a clang build to try).
+  GTEST_SKIP() << "ASan's allocator is not fork-safe with GCC 12";
+#endif
   // A thread that keeps starting forkserver children (holding the
   // forkserver client's lock off and on) while this thread forks: each
   // fork child must be able to use the forkserver itself.
