@@ -76,6 +76,12 @@ BackendRegistry& Backends() {
   return *registry;
 }
 
+// A child must not find Backends()'s guard taken by a parent's thread.
+[[maybe_unused]] const bool kBackendsReadyAtFork = [] {
+  RunBeforeEveryFork([] { Backends(); });
+  return true;
+}();
+
 }  // namespace
 
 void RegisterPoolBackend(const std::string& name, PoolBackendFactory factory) {

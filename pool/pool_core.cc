@@ -470,7 +470,10 @@ void PoolCore::Close() {
     if (state_.load() != State::kRun) return;
     state_.store(State::kClose);
   }
-  WaitForSubmitters();
+  // From a callback (a pool thread) it cannot wait: a submitter blocked on a
+  // full ring may need this very thread to drain outcomes. A task such a
+  // submitter adds behind the stop messages fails at join(); none hangs.
+  if (!OnPoolThread()) WaitForSubmitters();
   // One stop request per worker, behind every task already queued (those in
   // the overflow included: Enqueue keeps order behind them).
   const std::string stop = encode(TaskMessage{});

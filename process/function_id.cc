@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "sync/errors.h"
+#include "sync/fork_safe_mutex.h"
 
 namespace mp::internal {
 namespace {
@@ -96,6 +97,17 @@ void* FindCode(const CodeRef& ref) {
   }
   return reinterpret_cast<void*>(s.base + ref.offset);
 }
+
+namespace {
+
+// Seen: a child forked while another thread made the first forkserver
+// start hung in BuildId's guard (see RunBeforeEveryFork).
+[[maybe_unused]] const bool kBuildIdReadyAtFork = [] {
+  RunBeforeEveryFork([] { BuildId(); });
+  return true;
+}();
+
+}  // namespace
 
 const std::string& BuildId() {
   static const std::string id = [] {

@@ -12,6 +12,7 @@
 #include "process/popen.h"
 #include "process/starter_thread.h"
 #include "sync/errors.h"
+#include "sync/fork_safe_mutex.h"
 #include "sync/pidfd.h"
 
 namespace mp::internal {
@@ -26,6 +27,11 @@ bool KernelHasPidfd() {
   }();
   return has;
 }
+
+[[maybe_unused]] const bool kPidfdKnownAtFork = [] {
+  RunBeforeEveryFork([] { KernelHasPidfd(); });
+  return true;
+}();
 
 std::atomic<bool> g_fork_warning{true};
 // The process that printed the warning: a forked child, a process of its

@@ -19,6 +19,7 @@
 #include "ipc/connection.h"
 #include "ipc/fd_passing.h"
 #include "process/popen.h"
+#include "process/starter_thread.h"
 #include "sync/errors.h"
 #include "sync/fork_safe_mutex.h"
 #include "sync/pidfd.h"
@@ -55,6 +56,13 @@ ForkserverClient& Client() {
   return *client;
 }
 
+// Made before any fork completes (see RunBeforeEveryFork): a child must not
+// find Client()'s guard taken by a thread its parent had.
+[[maybe_unused]] const bool kClientReadyAtFork = [] {
+  RunBeforeEveryFork([] { Client(); });
+  return true;
+}();
+
 void ReportExits(std::map<pid_t, int>& status_fds) {
   int status;
   pid_t pid;
@@ -72,14 +80,22 @@ void ReportExits(std::map<pid_t, int>& status_fds) {
 
 std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message) {
   ForkserverClient& client = Client();
-  std::lock_guard<ForkSafeMutex> lock(client.mu);
-  Connection& control = client.Ensure();
-  try {
-    return RequestFork(control, message);
-  } catch (const Error&) {
-    client.owner = 0;  // Start a new server next time.
-    throw;
-  }
+  std::shared_ptr<ChildState> child;
+  // All of it on the long-lived thread: the server it may start must die
+  // with that thread (PR_SET_PDEATHSIG), and the client's lock, a
+  // ForkSafeMutex, must not be held while waiting for that thread (a fork
+  // there, for another caller, would wait for the lock: starter_thread.h).
+  RunOnLongLivedThread([&] {
+    std::lock_guard<ForkSafeMutex> lock(client.mu);
+    Connection& control = client.Ensure();
+    try {
+      child = RequestFork(control, message);
+    } catch (const Error&) {
+      client.owner = 0;  // Start a new server next time.
+      throw;
+    }
+  });
+  return child;
 }
 
 std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage& message) {

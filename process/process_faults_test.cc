@@ -132,41 +132,6 @@ TEST(ProcessFaults, ForkWarningCanBeTurnedOff) {
   EXPECT_EQ(StderrOfForksWithAThread([] { setenv("MP_NO_FORK_WARNING", "1", 1); }), "");
 }
 
-TEST(ProcessFaults, ForkserverChildStartedWhileAnotherThreadStartsOneIsUsable) {
-#if defined(__SANITIZE_ADDRESS__)
-  // GCC 12's AddressSanitizer does not take its allocator's locks around
-  // fork(), so a child forked while another thread allocates can deadlock
-  // inside ASan itself (seen here: the child blocked in the allocator's
-  // GetFromAllocator). Not the library's locks, which this test is about; it
-  // runs in the plain and tsan builds. Lifted once the toolchain's ASan is
-  // fork-safe (LLVM 17's is; issue 20 brings a clang build to try).
-  GTEST_SKIP() << "ASan's allocator is not fork-safe with GCC 12";
-#endif
-  // A thread that keeps starting forkserver children (holding the
-  // forkserver client's lock off and on) while this thread forks: each
-  // fork child must be able to use the forkserver itself.
-  std::atomic<bool> stop{false};
-  std::thread starter([&] {
-    while (!stop.load()) {
-      Process p(ProcessOptions{.start_method = "forkserver"}, ReturnNow);
-      p.start();
-      p.join(30s);
-    }
-  });
-  for (int i = 0; i < 5; ++i) {
-    Process child([] {
-      Process grandchild(ProcessOptions{.start_method = "forkserver"}, ReturnSum, 20, 22);
-      grandchild.start();
-      return grandchild.join(20s) ? *grandchild.exitcode() : 1;
-    });
-    child.start();
-    ASSERT_TRUE(child.join(30s));
-    EXPECT_EQ(child.exitcode(), 42);
-  }
-  stop.store(true);
-  starter.join();
-}
-
 // ---- 12. start() reaps children that were never joined ----
 
 TEST(ProcessFaults, StartReapsChildrenThatWereNeverJoined) {

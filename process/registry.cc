@@ -13,6 +13,7 @@
 
 #include "process/popen.h"
 #include "sync/errors.h"
+#include "sync/fork_safe_mutex.h"
 #include "sync/pidfd.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -76,6 +77,24 @@ MP_CHILD_PATH Globals& G() {
   static Globals& globals = MakeGlobals();
   return globals;
 }
+
+void InstallExitHandler() {
+  // A function-local static, not std::call_once: libstdc++'s call_once
+  // writes thread-local state on every call, one more page fault per start.
+  [[maybe_unused]] static const bool installed = [] {
+    std::atexit(&ExitCleanup);
+    return true;
+  }();
+}
+
+[[maybe_unused]] const bool kRegistryReadyAtFork = [] {
+  RunBeforeEveryFork([] {
+    G();
+    MainIdentity();
+    InstallExitHandler();
+  });
+  return true;
+}();
 
 int StatusToExitCode(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return info.si_status;
@@ -351,12 +370,7 @@ std::string IdentitySuffix(const IdentityPath& path) {
 
 void RegisterChild(std::shared_ptr<ChildState> child) {
   Globals& g = G();
-  // A function-local static, not std::call_once: libstdc++'s call_once
-  // writes thread-local state on every call, one more page fault per start.
-  [[maybe_unused]] static const bool exit_handler_installed = [] {
-    std::atexit(&ExitCleanup);
-    return true;
-  }();
+  InstallExitHandler();
   std::lock_guard<std::mutex> lock(g.registry_mu);
   g.ever_registered.store(true, std::memory_order_release);
   ChildState* raw = child.get();

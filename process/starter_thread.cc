@@ -13,6 +13,8 @@
 namespace mp::internal {
 namespace {
 
+thread_local bool t_on_starter = false;  // this thread is a starter
+
 // One job at a time: starts are rare and the caller waits anyway. Its
 // mutexes are plain ones, held across the job's fork by the waiting caller:
 // a forked child never uses its copy (it makes a starter of its own).
@@ -26,6 +28,7 @@ struct Starter {
   bool done = false;                                // guarded by mu
 
   void Loop() {
+    t_on_starter = true;
     std::unique_lock<std::mutex> lock(mu);
     for (;;) {
       cv.wait(lock, [this] { return job != nullptr; });
@@ -50,10 +53,18 @@ struct Starter {
 // child, which has no such thread, makes its own. Never destroyed: the
 // thread runs until the process ends. A parent's starter, copied into a
 // child, is left alone there.
-Starter& TheStarter() {
+ForkSafeMutex& MakeMutex() {
   static ForkSafeMutex* make_mu = new ForkSafeMutex;
-  static Starter* starter = nullptr;  // guarded by *make_mu
-  std::lock_guard<ForkSafeMutex> lock(*make_mu);
+  return *make_mu;
+}
+[[maybe_unused]] const bool kMakeMutexReadyAtFork = [] {
+  RunBeforeEveryFork([] { MakeMutex(); });
+  return true;
+}();
+
+Starter& TheStarter() {
+  static Starter* starter = nullptr;  // guarded by MakeMutex()
+  std::lock_guard<ForkSafeMutex> lock(MakeMutex());
   if (starter == nullptr || starter->owner != getpid()) {
     starter = new Starter;
     starter->owner = getpid();
@@ -68,7 +79,7 @@ bool OnMainThread() { return syscall(SYS_gettid) == getpid(); }
 }  // namespace
 
 void RunOnLongLivedThread(absl::FunctionRef<void()> fn) {
-  if (OnMainThread()) {
+  if (OnMainThread() || t_on_starter) {
     fn();
     return;
   }

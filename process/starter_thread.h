@@ -16,8 +16,9 @@
 namespace mp::internal {
 
 // RunOnLongLivedThread runs `fn` on the calling thread if it is the main
-// thread, else on the starter thread, waiting for it; what `fn` throws is
-// rethrown here.
+// thread (or the starter), else on the starter thread, waiting for it; what
+// `fn` throws is rethrown here. Never call it holding a ForkSafeMutex: the
+// starter may be forking for another caller, and a fork takes them all.
 void RunOnLongLivedThread(absl::FunctionRef<void()> fn);
 
 }  // namespace mp::internal

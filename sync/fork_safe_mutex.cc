@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 
+#include <atomic>
+#include <cstdlib>
+
 namespace mp::internal {
 
 // The registered mutexes, newest first, and the lock on that list. The
@@ -9,6 +12,11 @@ namespace mp::internal {
 struct ForkSafeMutexList {
   std::mutex mu;
   ForkSafeMutex* newest = nullptr;  // guarded by mu
+  // RunBeforeEveryFork's functions: written before threads exist (static
+  // initializers), read by every fork.
+  static constexpr int kMaxBefore = 16;
+  std::atomic<int> before_count{0};
+  void (*before[kMaxBefore])() = {};
 
   static ForkSafeMutexList& Get() {
     static ForkSafeMutexList* list = [] {
@@ -28,6 +36,8 @@ struct ForkSafeMutexList {
   }
   static void Prepare() {
     ForkSafeMutexList& list = Get();
+    const int n = list.before_count.load(std::memory_order_acquire);
+    for (int i = 0; i < n; ++i) list.before[i]();
     list.mu.lock();
     LockFrom(list.newest);
   }
@@ -37,6 +47,15 @@ struct ForkSafeMutexList {
     list.mu.unlock();
   }
 };
+
+void RunBeforeEveryFork(void (*fn)()) {
+  ForkSafeMutexList& list = ForkSafeMutexList::Get();
+  std::lock_guard<std::mutex> lock(list.mu);
+  const int n = list.before_count.load(std::memory_order_relaxed);
+  if (n >= ForkSafeMutexList::kMaxBefore) std::abort();  // a library bug: raise kMaxBefore
+  list.before[n] = fn;
+  list.before_count.store(n + 1, std::memory_order_release);
+}
 
 ForkSafeMutex::ForkSafeMutex() {
   ForkSafeMutexList& list = ForkSafeMutexList::Get();

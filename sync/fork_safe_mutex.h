@@ -8,7 +8,7 @@
 // (pthread_atfork's prepare handler), and releases them in the parent and
 // the child once the fork is done, so the child finds each one unlocked.
 // Make them as never-destroyed objects (they stay registered), and never
-// fork while holding one.
+// fork, or wait for a thread that may fork, while holding one.
 //
 // Thread safety: as std::mutex.
 // Fork safety: see above.
@@ -19,6 +19,14 @@
 #include <mutex>
 
 namespace mp::internal {
+
+// RunBeforeEveryFork registers `fn` to run first in every fork()'s prepare
+// step, before any ForkSafeMutex is taken. For function-local statics on
+// paths that other threads run: one that another thread is initializing at
+// the fork would leave its guard taken in the child for ever, so `fn` waits
+// for, or does, their initialization. Call it from a static initializer
+// (at most 16 functions).
+void RunBeforeEveryFork(void (*fn)());
 
 class ForkSafeMutex {
  public:
