@@ -16,6 +16,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <algorithm>
+#include <endian.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -27,6 +29,12 @@ namespace {
 using internal::ScopedFd;
 
 constexpr uint32_t kLongMessage = 0xffffffffu;
+// Python frames a message of more than this many bytes in the long form
+// (its 4-byte length is a signed int).
+constexpr uint64_t kPythonShortMax = 0x7fffffff;
+// How much a receive buffer grows at a time beyond what has arrived: a
+// header that claims gigabytes allocates nothing until the bytes come.
+constexpr size_t kGrowStep = 1 << 20;
 
 // A duplex Pipe is a SOCK_SEQPACKET socket pair, which keeps the records
 // that make up a message apart: the first record holds the header and the
@@ -134,6 +142,9 @@ bool ReadExact(int fd, void* data, size_t size) {
         if (got == 0) return false;
         throw Error("Connection.recv: connection reset in the middle of a message");
       }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        throw TimeoutError("Connection.recv: timed out");  // SO_RCVTIMEO (handshakes)
+      }
       throw_errno("Connection.recv");
     }
     if (n == 0) {
@@ -198,9 +209,11 @@ void SetBuffers(int fd) {
 
 }  // namespace
 
-Connection::Connection(ScopedFd fd, bool readable, bool writable, bool is_socket) {
+Connection::Connection(ScopedFd fd, bool readable, bool writable, bool is_socket,
+                       bool python_framing) {
   const size_t record_size = is_socket && IsSeqpacket(fd.get()) ? RecordSize(fd.get()) : 0;
-  state_ = std::make_shared<State>(State{std::move(fd), readable, writable, is_socket, record_size});
+  state_ = std::make_shared<State>(
+      State{std::move(fd), readable, writable, is_socket, record_size, python_framing});
 }
 
 int Connection::checked_fd(const char* what, bool want_read, bool want_write) const {
@@ -218,12 +231,17 @@ void Connection::send_bytes(std::string_view bytes) {
   const int fd = checked_fd("send", false, true);
   unsigned char header[12];
   size_t header_len;
-  if (bytes.size() < kLongMessage) {
-    const uint32_t n = static_cast<uint32_t>(bytes.size());
+  // Python's framing: a big-endian length, or -1 and a big-endian 8-byte
+  // length beyond 2^31 - 1. Ours (pipes): the same in the machine's order.
+  const bool python = state_->python_framing;
+  if (bytes.size() < (python ? kPythonShortMax + 1 : kLongMessage)) {
+    uint32_t n = static_cast<uint32_t>(bytes.size());
+    if (python) n = htobe32(n);
     std::memcpy(header, &n, 4);
     header_len = 4;
   } else {
-    const uint64_t n = bytes.size();
+    uint64_t n = bytes.size();
+    if (python) n = htobe64(n);
     std::memcpy(header, &kLongMessage, 4);
     std::memcpy(header + 4, &n, 8);
     header_len = 12;
@@ -272,11 +290,13 @@ std::string Connection::recv_records(size_t maxlength) {
   }
   check_length(len, maxlength);
   std::string out(first + header_len, n - header_len);
-  out.resize(len);
-  for (size_t got = n - header_len; got < len;) {
-    const size_t m = RecvRecord(fd, out.data() + got, len - got);
+  for (size_t got = out.size(); got < len;) {
+    // Grown as records arrive, not to the claimed length at once.
+    out.resize(got + std::min<uint64_t>(len - got, std::max(kGrowStep, got)));
+    const size_t m = RecvRecord(fd, out.data() + got, out.size() - got);
     if (m == 0) throw Error("Connection.recv: the other end closed in the middle of a message");
     got += m;
+    out.resize(got);
   }
   return out;
 }
@@ -285,20 +305,46 @@ std::string Connection::recv_bytes() { return recv_bytes(SIZE_MAX); }
 
 std::string Connection::recv_bytes(size_t maxlength) {
   const int fd = checked_fd("recv", true, false);
+  maxlength = std::min(maxlength, state_->max_message);
+  // Records keep their boundaries, so a foreign or malformed one is skipped
+  // and the connection goes on; on a byte stream nothing after a broken
+  // frame can be trusted, so it is closed.
   if (state_->record_size != 0) return recv_records(maxlength);
-  uint32_t short_len;
-  if (!ReadExact(fd, &short_len, 4)) throw EOFError();
-  uint64_t len = short_len;
-  if (short_len == kLongMessage && !ReadExact(fd, &len, 8)) {
-    throw Error("Connection.recv: the other end closed in the middle of a message");
+  try {
+    uint32_t short_len;
+    if (!ReadExact(fd, &short_len, 4)) throw EOFError();
+    uint64_t len = state_->python_framing ? be32toh(short_len) : short_len;
+    if (short_len == kLongMessage) {
+      if (!ReadExact(fd, &len, 8)) {
+        throw Error("Connection.recv: the other end closed in the middle of a message");
+      }
+      if (state_->python_framing) len = be64toh(len);
+    }
+    check_length(len, maxlength);
+    std::string out;
+    for (uint64_t got = 0; got < len;) {
+      // Grown as bytes arrive (doubling, from kGrowStep), not to the claimed
+      // length at once: a peer that claims 4 GiB and sends nothing costs
+      // nothing.
+      const uint64_t step = std::min<uint64_t>(len - got, std::max<uint64_t>(kGrowStep, got));
+      out.resize(got + step);
+      if (!ReadExact(fd, out.data() + got, step)) {
+        throw Error("Connection.recv: the other end closed in the middle of a message");
+      }
+      got += step;
+    }
+    return out;
+  } catch (const EOFError&) {
+    throw;
+  } catch (const TimeoutError&) {
+    throw;
+  } catch (const Error&) {
+    close();
+    throw;
+  } catch (const std::bad_alloc&) {
+    close();
+    throw Error("Connection.recv: out of memory for a message within the maximum size");
   }
-  check_length(len, maxlength);
-  std::string out;
-  out.resize(len);
-  if (len > 0 && !ReadExact(fd, out.data(), len)) {
-    throw Error("Connection.recv: the other end closed in the middle of a message");
-  }
-  return out;
 }
 
 bool Connection::poll_until(const internal::Deadline& deadline) {
@@ -398,62 +444,128 @@ std::pair<std::string, std::string> SplitHostPort(const std::string& address) {
   return {host, address.substr(colon + 1)};
 }
 
-constexpr char kChallenge[] = "#CHALLENGE#";
-constexpr char kWelcome[] = "#WELCOME#";
-constexpr char kFailure[] = "#FAILURE#";
+// Python's authkey handshake (multiprocessing/connection.py, 3.12+): the
+// challenge is "#CHALLENGE#" + "{sha256}" + 40 random bytes; the answer is
+// "{sha256}" + HMAC-SHA256(key, challenge without "#CHALLENGE#"). Python
+// 3.11 and older send 20 random bytes with no prefix and answer with a raw
+// 16-byte HMAC-MD5: both are understood here, as 3.12 does.
+constexpr std::string_view kChallenge = "#CHALLENGE#";
+constexpr std::string_view kWelcome = "#WELCOME#";
+constexpr std::string_view kFailure = "#FAILURE#";
+constexpr std::string_view kSha256Prefix = "{sha256}";
 constexpr size_t kHandshakeMax = 256;
+constexpr size_t kChallengeBytes = 40;
+constexpr size_t kLegacyChallengeBytes = 20;  // Python <= 3.11
+constexpr size_t kMd5DigestBytes = 16;
 
-std::string Hmac(const std::string& key, std::string_view message) {
+std::string Hmac(const EVP_MD* md, const std::string& key, std::string_view message) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &len);
+  if (HMAC(md, key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest,
+           &len) == nullptr) {
+    throw AuthenticationError("authkey: HMAC failed");
+  }
   return std::string(reinterpret_cast<char*>(digest), len);
+}
+
+// A message's digest name and payload, as Python's
+// _get_digest_name_and_payload: "" for the legacy (MD5, unprefixed) form.
+std::pair<std::string, std::string_view> DigestAndPayload(std::string_view message) {
+  if (message.size() == kLegacyChallengeBytes || message.size() == kMd5DigestBytes) {
+    return {"", message};
+  }
+  if (message.substr(0, kSha256Prefix.size()) == kSha256Prefix) {
+    return {"sha256", message.substr(kSha256Prefix.size())};
+  }
+  throw AuthenticationError("authkey handshake: unsupported digest or message length");
+}
+
+// Receives one handshake message by the deadline.
+std::string RecvHandshake(Connection& conn, const internal::Deadline& deadline) {
+  if (!conn.poll_until(deadline)) throw AuthenticationError("authkey handshake timed out");
+  // A peer that starts a message and stalls is bounded too (SO_RCVTIMEO).
+  auto left = std::chrono::ceil<std::chrono::microseconds>(
+      deadline ? *deadline - internal::Clock::now() : std::chrono::microseconds(0));
+  if (deadline && left.count() <= 0) left = std::chrono::microseconds(1);
+  timeval tv{static_cast<time_t>(left.count() / 1000000),
+             static_cast<suseconds_t>(left.count() % 1000000)};
+  setsockopt(conn.fileno(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string message;
+  try {
+    message = conn.recv_bytes(kHandshakeMax);
+  } catch (const TimeoutError&) {
+    throw AuthenticationError("authkey handshake timed out");
+  }
+  timeval none{0, 0};
+  setsockopt(conn.fileno(), SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+  return message;
 }
 
 }  // namespace
 
 namespace internal {
 
-void DeliverChallenge(Connection& conn, const std::string& authkey) {
-  unsigned char nonce[32];
+void DeliverChallenge(Connection& conn, const std::string& authkey, const Deadline& deadline) {
+  unsigned char nonce[kChallengeBytes];
   if (RAND_bytes(nonce, sizeof nonce) != 1) throw Error("authkey: RAND_bytes failed");
-  const std::string message = std::string(kChallenge) + std::string(reinterpret_cast<char*>(nonce), sizeof nonce);
-  conn.send_bytes(message);
-  const std::string answer = conn.recv_bytes(kHandshakeMax);
-  const std::string expected = Hmac(authkey, message);
-  if (answer.size() != expected.size() ||
-      CRYPTO_memcmp(answer.data(), expected.data(), expected.size()) != 0) {
+  const std::string message =
+      std::string(kSha256Prefix) + std::string(reinterpret_cast<char*>(nonce), sizeof nonce);
+  conn.send_bytes(std::string(kChallenge) + message);
+  const std::string response = RecvHandshake(conn, deadline);
+  // A legacy (Python <= 3.11) peer answers with a raw HMAC-MD5 of the whole
+  // message; a modern one with "{sha256}" and the HMAC-SHA256.
+  bool ok = false;
+  try {
+    const auto [digest, mac] = DigestAndPayload(response);
+    const std::string expected = Hmac(digest.empty() ? EVP_md5() : EVP_sha256(), authkey, message);
+    ok = mac.size() == expected.size() &&
+         CRYPTO_memcmp(mac.data(), expected.data(), expected.size()) == 0;
+  } catch (const AuthenticationError&) {
+    ok = false;
+  }
+  if (!ok) {
     conn.send_bytes(kFailure);
     throw AuthenticationError("digest received was wrong (authkey mismatch)");
   }
   conn.send_bytes(kWelcome);
 }
 
-void AnswerChallenge(Connection& conn, const std::string& authkey) {
-  const std::string message = conn.recv_bytes(kHandshakeMax);
-  if (message.rfind(kChallenge, 0) != 0) {
+void AnswerChallenge(Connection& conn, const std::string& authkey, const Deadline& deadline) {
+  const std::string received = RecvHandshake(conn, deadline);
+  if (received.substr(0, kChallenge.size()) != kChallenge) {
     throw AuthenticationError("protocol error: expected an authkey challenge");
   }
-  conn.send_bytes(Hmac(authkey, message));
-  if (conn.recv_bytes(kHandshakeMax) != kWelcome) {
-    throw AuthenticationError("digest sent was rejected (authkey mismatch)");
+  const std::string_view message = std::string_view(received).substr(kChallenge.size());
+  if (message.size() < kLegacyChallengeBytes) {
+    throw AuthenticationError("authkey challenge too short");
   }
+  const std::string digest = DigestAndPayload(message).first;
+  if (digest.empty()) {
+    conn.send_bytes(Hmac(EVP_md5(), authkey, message));  // a legacy (Python <= 3.11) peer
+  } else {
+    conn.send_bytes(std::string(kSha256Prefix) + Hmac(EVP_sha256(), authkey, message));
+  }
+  const std::string answer = RecvHandshake(conn, deadline);
+  if (answer == kFailure) throw AuthenticationError("digest sent was rejected (authkey mismatch)");
+  if (answer != kWelcome) throw AuthenticationError("protocol error: expected #WELCOME#");
 }
 
 }  // namespace internal
 
 namespace {
 
-void Authenticate(Connection& conn, const std::string& authkey, bool server) {
+void Authenticate(Connection& conn, const std::string& authkey, bool server,
+                  std::chrono::milliseconds timeout) {
   if (authkey.empty()) return;
+  const internal::Deadline deadline = internal::DeadlineAfter(timeout);
   try {
     if (server) {
-      internal::DeliverChallenge(conn, authkey);
-      internal::AnswerChallenge(conn, authkey);
+      internal::DeliverChallenge(conn, authkey, deadline);
+      internal::AnswerChallenge(conn, authkey, deadline);
     } else {
-      internal::AnswerChallenge(conn, authkey);
-      internal::DeliverChallenge(conn, authkey);
+      internal::AnswerChallenge(conn, authkey, deadline);
+      internal::DeliverChallenge(conn, authkey, deadline);
     }
   } catch (const AuthenticationError&) {
     conn.close();
@@ -466,8 +578,9 @@ void Authenticate(Connection& conn, const std::string& authkey, bool server) {
 
 }  // namespace
 
-Listener::Listener(const std::string& address, std::string authkey, int backlog)
-    : authkey_(std::move(authkey)) {
+Listener::Listener(const std::string& address, std::string authkey, int backlog,
+                   ConnectionOptions options)
+    : authkey_(std::move(authkey)), options_(options) {
   asio::io_context io;
   try {
     if (IsTcpAddress(address)) {
@@ -505,7 +618,8 @@ Listener::Listener(Listener&& other) noexcept
     : fd_(std::move(other.fd_)),
       address_(std::move(other.address_)),
       authkey_(std::move(other.authkey_)),
-      unix_path_(std::exchange(other.unix_path_, {})) {}
+      unix_path_(std::exchange(other.unix_path_, {})),
+      options_(other.options_) {}
 
 Listener& Listener::operator=(Listener&& other) noexcept {
   if (this != &other) {
@@ -514,6 +628,7 @@ Listener& Listener::operator=(Listener&& other) noexcept {
     address_ = std::move(other.address_);
     authkey_ = std::move(other.authkey_);
     unix_path_ = std::exchange(other.unix_path_, {});
+    options_ = other.options_;
   }
   return *this;
 }
@@ -534,13 +649,15 @@ Connection Listener::accept() {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       throw_errno("Listener.accept");
     }
-    Connection conn(ScopedFd(fd), true, true, true);
-    Authenticate(conn, authkey_, /*server=*/true);
+    Connection conn(ScopedFd(fd), true, true, true, /*python_framing=*/true);
+    conn.set_max_message_size(options_.max_message_size);
+    Authenticate(conn, authkey_, /*server=*/true, options_.handshake_timeout);
     return conn;
   }
 }
 
-Connection Client(const std::string& address, const std::string& authkey) {
+Connection Client(const std::string& address, const std::string& authkey,
+                  ConnectionOptions options) {
   asio::io_context io;
   int fd;
   try {
@@ -560,8 +677,9 @@ Connection Client(const std::string& address, const std::string& authkey) {
     throw Error("Client(" + address + "): " + e.what());
   }
   fcntl(fd, F_SETFD, FD_CLOEXEC);
-  Connection conn(ScopedFd(fd), true, true, true);
-  Authenticate(conn, authkey, /*server=*/false);
+  Connection conn(ScopedFd(fd), true, true, true, /*python_framing=*/true);
+  conn.set_max_message_size(options.max_message_size);
+  Authenticate(conn, authkey, /*server=*/false, options.handshake_timeout);
   return conn;
 }
 

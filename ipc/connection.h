@@ -13,7 +13,10 @@
 //
 // recv after the peer closed throws mp::EOFError once every message sent
 // before the close has been received. A message that does not decode as the
-// requested type throws mp::Error. Sending to a closed peer throws mp::Error;
+// requested type throws mp::Error. A broken frame on a byte stream (a
+// Listener's or Client's connection, a simplex Pipe) throws mp::Error and
+// closes the connection; a duplex Pipe keeps message boundaries, so it skips
+// a foreign record and goes on. Sending to a closed peer throws mp::Error;
 // it never kills the process with SIGPIPE.
 //
 // Thread safety: one sender and one receiver thread at a time per connection
@@ -40,12 +43,36 @@
 
 namespace mp {
 
+// The largest message a Connection receives unless told otherwise
+// (set_max_message_size, or recv_bytes(maxlength) per call). Python has no
+// such bound; a peer that claims 4 GiB can then make it allocate 4 GiB.
+inline constexpr size_t kDefaultMaxMessageSize = size_t{1} << 30;
+
+// Keyword arguments of Listener and Client.
+struct ConnectionOptions {
+  // How long the authkey handshake may take, on either side; a silent or
+  // slow peer then fails with mp::AuthenticationError.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(20);
+  // Connection::set_max_message_size for the connections made.
+  size_t max_message_size = kDefaultMaxMessageSize;
+};
+
 class Connection {
  public:
   // Connection takes ownership of `fd`. `is_socket` selects send(2) with
   // MSG_NOSIGNAL; otherwise writes block SIGPIPE around themselves. On a
   // SOCK_SEQPACKET socket (a duplex Pipe) messages travel in records.
-  Connection(internal::ScopedFd fd, bool readable, bool writable, bool is_socket);
+  // `python_framing` (Listener and Client connections): lengths are sent
+  // big-endian, as Python's multiprocessing.connection does, so a Python
+  // program can be the peer; otherwise in the machine's order.
+  Connection(internal::ScopedFd fd, bool readable, bool writable, bool is_socket,
+             bool python_framing = false);
+
+  // set_max_message_size bounds the messages recv/recv_bytes take (default
+  // kDefaultMaxMessageSize): a longer one closes the connection and throws
+  // mp::Error. Memory grows with the bytes that arrive, never with what a
+  // message's header claims.
+  void set_max_message_size(size_t bytes) { state_->max_message = bytes; }
 
   // send encodes `value` and sends it as one message.
   template <class T>
@@ -64,7 +91,8 @@ class Connection {
   void send_bytes(std::string_view bytes);
   // recv_bytes blocks for the next message and returns its bytes.
   std::string recv_bytes();
-  // recv_bytes(maxlength): a longer message closes the connection and throws.
+  // recv_bytes(maxlength): a longer message closes the connection and throws
+  // mp::Error (Python: recv_bytes(maxlength), which raises OSError).
   std::string recv_bytes(size_t maxlength);
 
   // poll is true when a message (or EOF) is ready to be read. poll() does not
@@ -92,6 +120,8 @@ class Connection {
     bool writable;
     bool is_socket;
     size_t record_size;  // SOCK_SEQPACKET: messages in records (connection.cc); else 0
+    bool python_framing;
+    size_t max_message = kDefaultMaxMessageSize;
   };
   std::string recv_records(size_t maxlength);
   // check_length closes the connection and throws if a message of `len`
@@ -121,13 +151,18 @@ inline std::vector<Connection*> wait(std::initializer_list<Connection*> objects,
 
 // Listener: accepts connections on a Unix socket path or a "host:port" TCP
 // address (port 0 picks a free port; address() then tells which). With a
-// non-empty authkey, each side proves it knows the key (an HMAC-SHA256
-// challenge in both directions) before any user data; a wrong key throws
-// mp::AuthenticationError and the connection is closed. Removes its socket
-// file when destroyed. Python: multiprocessing.connection.Listener.
+// non-empty authkey, each side proves it knows the key before any user data,
+// with Python's handshake (an HMAC challenge in both directions: HMAC-SHA256
+// with the "{sha256}" prefix of Python 3.12+, and the HMAC-MD5 answers of
+// Python 3.11 and older accepted), within options.handshake_timeout; a wrong
+// key or a silent peer throws mp::AuthenticationError and the connection is
+// closed. Messages are framed as Python frames them (big-endian lengths), so
+// a Python Client or Listener can be the other end. Removes its socket file
+// when destroyed. Python: multiprocessing.connection.Listener.
 class Listener {
  public:
-  explicit Listener(const std::string& address, std::string authkey = "", int backlog = 128);
+  explicit Listener(const std::string& address, std::string authkey = "", int backlog = 128,
+                    ConnectionOptions options = {});
   ~Listener();
   Listener(Listener&&) noexcept;
   Listener& operator=(Listener&&) noexcept;
@@ -149,16 +184,20 @@ class Listener {
   std::string address_;
   std::string authkey_;
   std::string unix_path_;  // removed on close
+  ConnectionOptions options_;
 };
 
-// Client connects to a Listener's address and authenticates with `authkey`.
+// Client connects to a Listener's address (an mp::Listener or a Python one)
+// and authenticates with `authkey` within options.handshake_timeout.
 // Python: multiprocessing.connection.Client.
-Connection Client(const std::string& address, const std::string& authkey = "");
+Connection Client(const std::string& address, const std::string& authkey = "",
+                  ConnectionOptions options = {});
 
 namespace internal {
-// The authkey handshake on a fresh connection (both directions).
-void DeliverChallenge(Connection& conn, const std::string& authkey);
-void AnswerChallenge(Connection& conn, const std::string& authkey);
+// The authkey handshake on a fresh connection (both directions), Python's
+// (see Listener); each recv waits until `deadline` at most.
+void DeliverChallenge(Connection& conn, const std::string& authkey, const Deadline& deadline);
+void AnswerChallenge(Connection& conn, const std::string& authkey, const Deadline& deadline);
 }  // namespace internal
 
 }  // namespace mp
