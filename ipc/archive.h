@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "cereal/cereal.hpp"
 #include "sync/errors.h"
@@ -93,8 +94,21 @@ class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowE
 
 class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision> {
  public:
+  // How deeply values may nest (a vector of variants of vectors ...): bytes
+  // from another process must not recurse the decoder off its stack.
+  static constexpr int kMaxDepth = 200;
+
   explicit InputArchive(std::string_view in)
       : cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision>(this), in_(in) {}
+
+  // Enter and Leave bracket every value (cereal's prologue and epilogue).
+  void Enter() {
+    if (++depth_ > kMaxDepth) {
+      throw DecodeError("decode: values nested more than " + std::to_string(kMaxDepth) +
+                        " deep");
+    }
+  }
+  void Leave() { --depth_; }
   void loadBinary(void* data, size_t size) {
     if (size > in_.size()) {
       throw DecodeError("decode: message truncated (wanted " + std::to_string(size) +
@@ -114,7 +128,17 @@ class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmpt
 
  private:
   std::string_view in_;
+  int depth_ = 0;
 };
+
+template <class T>
+void prologue(InputArchive& ar, const T&) {
+  ar.Enter();
+}
+template <class T>
+void epilogue(InputArchive& ar, const T&) {
+  ar.Leave();
+}
 
 template <class T>
 std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(OutputArchive& ar,
@@ -123,8 +147,18 @@ std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(OutputArchiv
 }
 
 template <class T>
-std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, T& t) {
+std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>> CEREAL_LOAD_FUNCTION_NAME(
+    InputArchive& ar, T& t) {
   ar.loadBinary(std::addressof(t), sizeof(t));
+}
+
+// A bool is one byte, 0 or 1: any other byte would be undefined behaviour
+// once read as a bool.
+inline void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, bool& b) {
+  unsigned char byte;
+  ar.loadBinary(&byte, 1);
+  if (byte > 1) throw DecodeError("decode: a bool of value " + std::to_string(byte));
+  b = byte == 1;
 }
 
 template <class Archive, class T>
@@ -160,6 +194,22 @@ void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, std::basic_string<char, Traits,
   ar(cereal::make_size_tag(size));
   const std::string_view bytes = ar.TakeBytes(static_cast<size_t>(size));
   str.assign(bytes.data(), bytes.size());
+}
+
+// A vector of empty elements (std::monostate: Python's [None] * n) encodes
+// as its size alone, so the rule above (no more elements than bytes left)
+// cannot hold; its memory is one byte an element, bounded here instead.
+inline constexpr uint64_t kMaxEmptyElements = uint64_t{1} << 26;
+
+template <class T, class A>
+std::enable_if_t<std::is_empty_v<T>> CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar,
+                                                              std::vector<T, A>& vector) {
+  cereal::size_type size = 0;
+  ar(size);
+  if (size > kMaxEmptyElements) {
+    throw DecodeError("decode: a vector claims " + std::to_string(size) + " empty elements");
+  }
+  vector.assign(static_cast<size_t>(size), T{});
 }
 
 template <class T>

@@ -65,6 +65,42 @@ TEST(Codec, HugeClaimedLengthIsRefusedWithoutAllocating) {
   EXPECT_THROW(decode<std::vector<int>>(bytes), Error);
 }
 
+TEST(Codec, BoolsOtherThanZeroOrOneAreRefused) {
+  EXPECT_EQ(decode<bool>(std::string(1, '\1')), true);
+  EXPECT_EQ(decode<bool>(std::string(1, '\0')), false);
+  EXPECT_THROW(decode<bool>(std::string(1, '\2')), Error);
+  EXPECT_THROW(decode<std::vector<bool>>(encode(std::vector<uint8_t>{1, 7})), Error);
+}
+
+// A self-nesting type: deep nesting must be refused, not recurse the stack
+// away.
+struct Nest {
+  std::vector<Nest> inner;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(inner);
+  }
+};
+
+TEST(Codec, DeepNestingIsRefused) {
+  Nest shallow;
+  shallow.inner.resize(1);
+  shallow.inner[0].inner.resize(2);
+  EXPECT_EQ(decode<Nest>(encode(shallow)).inner.at(0).inner.size(), 2u);
+  // 100,000 levels of "one element": size tags of 1, each 8 bytes.
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) deep += encode(uint64_t{1});
+  deep += encode(uint64_t{0});
+  EXPECT_THROW(decode<Nest>(deep), Error);
+}
+
+TEST(Codec, VectorsOfEmptyValuesRoundTrip) {
+  // Python's [None] * n.
+  std::vector<std::monostate> nones(1000);
+  EXPECT_EQ(decode<std::vector<std::monostate>>(encode(nones)).size(), 1000u);
+  EXPECT_THROW(decode<std::vector<std::monostate>>(encode(uint64_t{1} << 40)), Error);
+}
+
 TEST(Codec, RandomBytesOnlyEverThrowMpError) {
   std::mt19937 rng(1234);
   for (int i = 0; i < 20000; ++i) {

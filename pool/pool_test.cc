@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -55,6 +56,15 @@ TEST(Pool, IdleWorkerTakesTasksWhileAnotherRunsALongOne) {
   EXPECT_FALSE(long_one.ready());
   LongTaskRelease().set();
   EXPECT_EQ(long_one.get(10s), 1);
+}
+
+int One(std::monostate) { return 1; }
+
+// Python's pool.map(f, [None] * n): empty values in a chunk encode as its
+// size alone, and must still decode (issue 20).
+TEST(Pool, MapOverEmptyValues) {
+  Pool pool(2);
+  EXPECT_EQ(pool.map(One, std::vector<std::monostate>(100)), std::vector<int>(100, 1));
 }
 
 TEST(Pool, ApplyAndApplyAsync) {
