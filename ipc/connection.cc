@@ -7,6 +7,10 @@
 #include <openssl/rand.h>
 #include <poll.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -15,11 +19,16 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
-#include <algorithm>
 #include <endian.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <system_error>
+#include <thread>
 
 #include "sync/errors.h"
 
@@ -578,6 +587,56 @@ void Authenticate(Connection& conn, const std::string& authkey, bool server,
 
 }  // namespace
 
+namespace internal {
+
+// Handshakes under way and their outcomes, shared with the threads that run
+// them (which may outlive the Listener by up to a handshake timeout).
+struct HandshakeQueue {
+  struct Outcome {
+    std::optional<Connection> conn;
+    std::exception_ptr error;
+    std::string peer;
+  };
+  std::mutex mu;
+  std::deque<Outcome> done;  // guarded by mu
+  int running = 0;           // guarded by mu
+  ScopedFd wake;             // eventfd: an outcome is in `done`
+
+  HandshakeQueue() : wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (!wake.valid()) throw_errno("eventfd");
+  }
+  void Post(Outcome outcome) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done.push_back(std::move(outcome));
+      --running;
+    }
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
+  }
+};
+
+}  // namespace internal
+
+namespace {
+
+std::string PeerAddress(const sockaddr_storage& addr) {
+  char ip[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(addr);
+    inet_ntop(AF_INET, &in.sin_addr, ip, sizeof ip);
+    return std::string(ip) + ":" + std::to_string(ntohs(in.sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(addr);
+    inet_ntop(AF_INET6, &in6.sin6_addr, ip, sizeof ip);
+    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(in6.sin6_port));
+  }
+  return "";
+}
+
+}  // namespace
+
 Listener::Listener(const std::string& address, std::string authkey, int backlog,
                    ConnectionOptions options)
     : authkey_(std::move(authkey)), options_(options) {
@@ -610,6 +669,15 @@ Listener::Listener(const std::string& address, std::string authkey, int backlog,
     throw Error("Listener(" + address + "): " + e.what());
   }
   fcntl(fd_.get(), F_SETFD, FD_CLOEXEC);
+  handshakes_ = std::make_shared<internal::HandshakeQueue>();
+  ready_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!ready_fd_.valid()) throw_errno("Listener: epoll_create1");
+  for (const int fd : {fd_.get(), handshakes_->wake.get()}) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    if (epoll_ctl(ready_fd_.get(), EPOLL_CTL_ADD, fd, &event) != 0) throw_errno("Listener: epoll_ctl");
+  }
 }
 
 Listener::~Listener() { close(); }
@@ -619,7 +687,10 @@ Listener::Listener(Listener&& other) noexcept
       address_(std::move(other.address_)),
       authkey_(std::move(other.authkey_)),
       unix_path_(std::exchange(other.unix_path_, {})),
-      options_(other.options_) {}
+      options_(other.options_),
+      last_accepted_(std::move(other.last_accepted_)),
+      handshakes_(std::move(other.handshakes_)),
+      ready_fd_(std::move(other.ready_fd_)) {}
 
 Listener& Listener::operator=(Listener&& other) noexcept {
   if (this != &other) {
@@ -629,12 +700,16 @@ Listener& Listener::operator=(Listener&& other) noexcept {
     authkey_ = std::move(other.authkey_);
     unix_path_ = std::exchange(other.unix_path_, {});
     options_ = other.options_;
+    last_accepted_ = std::move(other.last_accepted_);
+    handshakes_ = std::move(other.handshakes_);
+    ready_fd_ = std::move(other.ready_fd_);
   }
   return *this;
 }
 
 void Listener::close() {
   fd_.reset();
+  ready_fd_.reset();
   if (!unix_path_.empty()) {
     ::unlink(unix_path_.c_str());
     unix_path_.clear();
@@ -643,16 +718,67 @@ void Listener::close() {
 
 Connection Listener::accept() {
   if (!fd_.valid()) throw Error("Listener.accept: listener is closed");
+  internal::HandshakeQueue& queue = *handshakes_;
   for (;;) {
-    int fd = ::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+    bool room;
+    {
+      std::lock_guard<std::mutex> lock(queue.mu);
+      if (!queue.done.empty()) {
+        internal::HandshakeQueue::Outcome outcome = std::move(queue.done.front());
+        queue.done.pop_front();
+        if (outcome.error) std::rethrow_exception(outcome.error);
+        last_accepted_ = std::move(outcome.peer);
+        return std::move(*outcome.conn);
+      }
+      room = queue.running < kMaxHandshakes;
+    }
+    // Wait for a new client (while there is room for its handshake) or for
+    // a handshake to end. No deadline: accept() blocks, as Python's does.
+    pollfd polls[2] = {{queue.wake.get(), POLLIN, 0}, {fd_.get(), POLLIN, 0}};
+    if (::poll(polls, room ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("Listener.accept: poll");
+    }
+    if (polls[0].revents) {
+      uint64_t count;
+      [[maybe_unused]] ssize_t n = ::read(queue.wake.get(), &count, sizeof count);
+    }
+    if (!room || !polls[1].revents) continue;
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    const int fd = ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN) continue;
       throw_errno("Listener.accept");
     }
     Connection conn(ScopedFd(fd), true, true, true, /*python_framing=*/true);
     conn.set_max_message_size(options_.max_message_size);
-    Authenticate(conn, authkey_, /*server=*/true, options_.handshake_timeout);
-    return conn;
+    if (authkey_.empty()) {
+      last_accepted_ = PeerAddress(peer);
+      return conn;
+    }
+    {
+      std::lock_guard<std::mutex> lock(queue.mu);
+      ++queue.running;
+    }
+    try {
+      std::thread([queue = handshakes_, conn = std::move(conn), key = authkey_,
+                   timeout = options_.handshake_timeout, address = PeerAddress(peer)]() mutable {
+        internal::HandshakeQueue::Outcome outcome;
+        outcome.peer = address;
+        try {
+          Authenticate(conn, key, /*server=*/true, timeout);
+          outcome.conn.emplace(std::move(conn));
+        } catch (...) {
+          outcome.error = std::current_exception();
+        }
+        queue->Post(std::move(outcome));
+      }).detach();
+    } catch (const std::system_error&) {
+      // No thread to be had: this client is refused, the listener lives.
+      std::lock_guard<std::mutex> lock(queue.mu);
+      --queue.running;
+    }
   }
 }
 

@@ -149,6 +149,10 @@ inline std::vector<Connection*> wait(std::initializer_list<Connection*> objects,
   return wait(std::vector<Connection*>(objects), timeout);
 }
 
+namespace internal {
+struct HandshakeQueue;
+}  // namespace internal
+
 // Listener: accepts connections on a Unix socket path or a "host:port" TCP
 // address (port 0 picks a free port; address() then tells which). With a
 // non-empty authkey, each side proves it knows the key before any user data,
@@ -167,17 +171,31 @@ class Listener {
   Listener(Listener&&) noexcept;
   Listener& operator=(Listener&&) noexcept;
 
-  // accept blocks for the next client and authenticates it.
+  // accept blocks for the next client and authenticates it. Handshakes run
+  // side by side (each on a thread of its own, at most kMaxHandshakes at
+  // once), so a silent or slow client never delays another's accept(): the
+  // first to finish is returned. A client that fails the handshake (wrong
+  // key, or silent past handshake_timeout) makes accept() throw
+  // mp::AuthenticationError, as Python's does; call it again for the next.
   Connection accept();
+  // last_accepted is the address of the client accept() last returned
+  // ("ip:port", or "" for a Unix socket). Python: Listener.last_accepted.
+  const std::string& last_accepted() const { return last_accepted_; }
+  static constexpr int kMaxHandshakes = 64;
   // address is where clients connect (the real port when 0 was asked).
   const std::string& address() const { return address_; }
-  int fileno() const { return fd_.get(); }
+  // fileno is readable when accept() has something to hand out (a new
+  // client or a finished handshake), for poll/select loops around accept().
+  int fileno() const { return ready_fd_.get(); }
   // close stops listening and removes the socket file.
   void close();
   // close_socket closes only this process's listening descriptor, keeping the
   // socket file for a copy of the listener that a child process serves
   // (clients must not queue up on a descriptor nobody accepts from).
-  void close_socket() { fd_.reset(); }
+  void close_socket() {
+    fd_.reset();
+    ready_fd_.reset();
+  }
 
  private:
   internal::ScopedFd fd_;
@@ -185,6 +203,9 @@ class Listener {
   std::string authkey_;
   std::string unix_path_;  // removed on close
   ConnectionOptions options_;
+  std::string last_accepted_;
+  std::shared_ptr<internal::HandshakeQueue> handshakes_;  // see accept()
+  internal::ScopedFd ready_fd_;  // epoll over fd_ and the handshakes' wake-up: fileno()
 };
 
 // Client connects to a Listener's address (an mp::Listener or a Python one)

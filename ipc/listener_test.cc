@@ -117,6 +117,24 @@ TEST(ListenerHandshake, SilentClientFailsWithinTheDeadline) {
   ::close(silent);
 }
 
+TEST(ListenerHandshake, SilentClientDoesNotDelayTheNextOne) {
+  Listener listener("127.0.0.1:0", "key", 16, {.handshake_timeout = 2s});
+  const int silent = ConnectRaw(listener.address());
+  std::thread client([&] {
+    Connection conn = Client(listener.address(), "key");
+    conn.send_bytes("first through");
+  });
+  const auto start = std::chrono::steady_clock::now();
+  Connection conn = listener.accept();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+  EXPECT_EQ(conn.recv_bytes(), "first through");
+  EXPECT_EQ(listener.last_accepted().rfind("127.0.0.1:", 0), 0u) << listener.last_accepted();
+  client.join();
+  // The silent one fails once its deadline passes.
+  EXPECT_THROW(listener.accept(), AuthenticationError);
+  ::close(silent);
+}
+
 TEST(ListenerHandshake, ClientOfASilentServerFailsWithinTheDeadline) {
   Listener listener("127.0.0.1:0");  // no key: it never speaks first
   std::thread server([&] {
