@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
@@ -30,6 +31,7 @@
 #include <system_error>
 #include <thread>
 
+#include "ipc/fd_passing.h"
 #include "sync/errors.h"
 
 namespace mp {
@@ -271,6 +273,53 @@ void Connection::send_bytes(std::string_view bytes) {
   WriteAll(fd, state_->is_socket, iov, bytes.empty() ? 1 : 2);
 }
 
+void Connection::send_bytes(std::string_view buf, size_t offset, size_t size) {
+  if (offset > buf.size()) throw ValueError("Connection.send_bytes: offset is past the buffer's end");
+  if (size == std::string_view::npos) size = buf.size() - offset;
+  if (size > buf.size() - offset) {
+    throw ValueError("Connection.send_bytes: offset + size is past the buffer's end");
+  }
+  send_bytes(buf.substr(offset, size));
+}
+
+size_t Connection::recv_bytes_into(std::span<char> buf, size_t offset) {
+  if (offset > buf.size()) throw ValueError("Connection.recv_bytes_into: offset is past the buffer's end");
+  // Received whole first: a message must be taken off the connection even
+  // when it does not fit, and BufferTooShort hands it over.
+  std::string message = recv_bytes();
+  if (message.size() > buf.size() - offset) throw BufferTooShort(std::move(message));
+  std::memcpy(buf.data() + offset, message.data(), message.size());
+  return message.size();
+}
+
+namespace {
+// What precedes a connection's descriptor on the wire (send(other)).
+constexpr std::string_view kConnectionTag = "mp.Connection:";
+}  // namespace
+
+void Connection::send(const Connection& other) {
+  const int fd = checked_fd("send", false, true);
+  const int theirs = other.checked_fd("send", false, false);
+  std::string tag(kConnectionTag);
+  tag += other.state_->readable ? 'r' : '-';
+  tag += other.state_->writable ? 'w' : '-';
+  tag += other.state_->is_socket ? 's' : '-';
+  tag += other.state_->python_framing ? 'p' : '-';
+  send_bytes(tag);
+  internal::SendFd(fd, theirs);
+}
+
+Connection Connection::recv_connection() {
+  const std::string tag = recv_bytes(64);
+  if (tag.size() != kConnectionTag.size() + 4 || tag.rfind(kConnectionTag, 0) != 0) {
+    throw Error("Connection.recv: expected a connection, got another message");
+  }
+  const char* flags = tag.data() + kConnectionTag.size();
+  ScopedFd fd(internal::RecvFd(checked_fd("recv", true, false)));
+  return Connection(std::move(fd), flags[0] == 'r', flags[1] == 'w', flags[2] == 's',
+                    flags[3] == 'p');
+}
+
 void Connection::check_length(uint64_t len, size_t maxlength) {
   if (len <= maxlength) return;
   close();
@@ -420,6 +469,23 @@ std::vector<int> wait(const std::vector<int>& fds, std::optional<std::chrono::mi
     }
     if (!ready.empty() || (deadline && internal::Clock::now() >= *deadline)) return ready;
   }
+}
+
+std::vector<Waitable> wait(const std::vector<Waitable>& objects,
+                           std::optional<std::chrono::milliseconds> timeout) {
+  std::vector<int> fds;
+  for (const Waitable& w : objects) fds.push_back(w.fd());
+  const std::vector<int> ready = wait(fds, timeout);
+  std::vector<Waitable> out;
+  for (const Waitable& w : objects) {
+    if (std::find(ready.begin(), ready.end(), w.fd()) != ready.end()) out.push_back(w);
+  }
+  return out;
+}
+
+std::vector<Waitable> wait(std::initializer_list<Waitable> objects,
+                           std::optional<std::chrono::milliseconds> timeout) {
+  return wait(std::vector<Waitable>(objects), timeout);
 }
 
 std::vector<Connection*> wait(const std::vector<Connection*>& objects,
@@ -680,6 +746,22 @@ Listener::Listener(const std::string& address, std::string authkey, int backlog,
   }
 }
 
+namespace {
+
+// A fresh private directory (0700) for a Listener() socket.
+std::string MakePrivateDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/mp-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw_errno("Listener: mkdtemp");
+  return pattern;  // mkdtemp makes it 0700
+}
+
+}  // namespace
+
+Listener::Listener() : Listener(MakePrivateDir() + "/listener") {
+  private_dir_ = unix_path_.substr(0, unix_path_.rfind('/'));
+}
+
 Listener::~Listener() { close(); }
 
 Listener::Listener(Listener&& other) noexcept
@@ -687,6 +769,7 @@ Listener::Listener(Listener&& other) noexcept
       address_(std::move(other.address_)),
       authkey_(std::move(other.authkey_)),
       unix_path_(std::exchange(other.unix_path_, {})),
+      private_dir_(std::exchange(other.private_dir_, {})),
       options_(other.options_),
       last_accepted_(std::move(other.last_accepted_)),
       handshakes_(std::move(other.handshakes_)),
@@ -699,6 +782,7 @@ Listener& Listener::operator=(Listener&& other) noexcept {
     address_ = std::move(other.address_);
     authkey_ = std::move(other.authkey_);
     unix_path_ = std::exchange(other.unix_path_, {});
+    private_dir_ = std::exchange(other.private_dir_, {});
     options_ = other.options_;
     last_accepted_ = std::move(other.last_accepted_);
     handshakes_ = std::move(other.handshakes_);
@@ -713,6 +797,10 @@ void Listener::close() {
   if (!unix_path_.empty()) {
     ::unlink(unix_path_.c_str());
     unix_path_.clear();
+  }
+  if (!private_dir_.empty()) {
+    ::rmdir(private_dir_.c_str());
+    private_dir_.clear();
   }
 }
 

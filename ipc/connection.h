@@ -32,6 +32,8 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <span>
+#include <type_traits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,14 +83,33 @@ class Connection {
     encode_to(&bytes, value);
     send_bytes(bytes);
   }
-  // recv blocks for the next message and decodes it as a T.
+  // recv blocks for the next message and decodes it as a T (a Connection:
+  // one sent with send(other)).
   template <class T>
   T recv() {
-    return decode<T>(recv_bytes());
+    if constexpr (std::is_same_v<T, Connection>) {
+      return recv_connection();
+    } else {
+      return decode<T>(recv_bytes());
+    }
   }
 
   // send_bytes sends `bytes` as one message.
   void send_bytes(std::string_view bytes);
+  // send_bytes(buf, offset, size): the `size` bytes of `buf` from `offset`
+  // (all the rest by default); mp::ValueError if they are not all in `buf`.
+  // Python: send_bytes(buf, offset, size).
+  void send_bytes(std::string_view buf, size_t offset, size_t size = std::string_view::npos);
+  // recv_bytes_into reads the next message into `buf` from `offset` on and
+  // returns its length. A message longer than the room throws
+  // mp::BufferTooShort, which holds the message. Python: recv_bytes_into.
+  size_t recv_bytes_into(std::span<char> buf, size_t offset = 0);
+
+  // send(other) sends a connection itself (its descriptor travels with
+  // SCM_RIGHTS; both connections must be Unix sockets, this one at least):
+  // the receiver's recv<Connection>() gets a connection to the same peer.
+  // Python 3.3+: conn.send(other_conn).
+  void send(const Connection& other);
   // recv_bytes blocks for the next message and returns its bytes.
   std::string recv_bytes();
   // recv_bytes(maxlength): a longer message closes the connection and throws
@@ -124,6 +145,7 @@ class Connection {
     size_t max_message = kDefaultMaxMessageSize;
   };
   std::string recv_records(size_t maxlength);
+  Connection recv_connection();
   // check_length closes the connection and throws if a message of `len`
   // bytes exceeds `maxlength` (it is not read).
   void check_length(uint64_t len, size_t maxlength);
@@ -149,6 +171,30 @@ inline std::vector<Connection*> wait(std::initializer_list<Connection*> objects,
   return wait(std::vector<Connection*>(objects), timeout);
 }
 
+// Waitable: one of the things mp::wait watches together, as Python's
+// connection.wait does: a Connection, or a descriptor (a process's
+// sentinel(), a socket, any fd).
+//
+//   for (mp::Waitable& w : mp::wait({&conn, p.sentinel(), sock}, 5s))
+//     if (w.connection() == &conn) ...; else if (w.fd() == p.sentinel()) ...;
+class Waitable {
+ public:
+  Waitable(Connection* connection) : connection_(connection), fd_(connection->fileno()) {}  // NOLINT
+  Waitable(int fd) : fd_(fd) {}  // NOLINT: a descriptor
+  Connection* connection() const { return connection_; }  // null for a descriptor
+  int fd() const { return fd_; }
+
+ private:
+  Connection* connection_ = nullptr;
+  int fd_;
+};
+
+// wait over any mix: returns the ready ones, in the order given.
+std::vector<Waitable> wait(std::initializer_list<Waitable> objects,
+                           std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+std::vector<Waitable> wait(const std::vector<Waitable>& objects,
+                           std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
 namespace internal {
 struct HandshakeQueue;
 }  // namespace internal
@@ -167,6 +213,9 @@ class Listener {
  public:
   explicit Listener(const std::string& address, std::string authkey = "", int backlog = 128,
                     ConnectionOptions options = {});
+  // Listener() listens on a fresh Unix socket in a private directory (mode
+  // 0700, under $TMPDIR or /tmp), both removed on close. Python: Listener().
+  Listener();
   ~Listener();
   Listener(Listener&&) noexcept;
   Listener& operator=(Listener&&) noexcept;
@@ -202,6 +251,7 @@ class Listener {
   std::string address_;
   std::string authkey_;
   std::string unix_path_;  // removed on close
+  std::string private_dir_;  // made by Listener(), removed on close
   ConnectionOptions options_;
   std::string last_accepted_;
   std::shared_ptr<internal::HandshakeQueue> handshakes_;  // see accept()

@@ -5,11 +5,14 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <span>
 #include <string>
 #include <thread>
 
@@ -164,6 +167,84 @@ TEST(ListenerHandshake, RightKeyConnects) {
   conn.send_bytes("hi");
   EXPECT_EQ(conn.recv_bytes(), "hi!");
   server.join();
+}
+
+// ---- Connection completeness (Python 3.3+) ----
+
+TEST(ConnectionPassing, AConnectionSentOverAConnectionReachesTheSamePeer) {
+  auto [a, b] = Pipe();
+  const pid_t child = ForkChild([&b = b] {
+    // Made after this child was forked: it holds no copy of `c` but the one sent.
+    Connection x = b.recv<Connection>();
+    x.send_bytes("through the passed connection");
+    return x.recv_bytes() == "and back" ? 0 : 1;
+  });
+  auto [c, d] = Pipe();
+  a.send(c);
+  c.close();
+  EXPECT_EQ(d.recv_bytes(), "through the passed connection");
+  d.send_bytes("and back");
+  EXPECT_EQ(WaitChild(child), 0);
+}
+
+TEST(ConnectionPassing, WaitTakesConnectionsAndDescriptorsTogether) {
+  auto [a, b] = Pipe();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = ForkChild([] { return 0; });
+  const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));  // a process sentinel
+  ASSERT_GE(pidfd, 0);
+  auto ready = wait({&a, fds[0], pidfd}, 10s);
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].fd(), pidfd);
+  EXPECT_EQ(ready[0].connection(), nullptr);
+  b.send_bytes("x");
+  ASSERT_EQ(::write(fds[1], "y", 1), 1);
+  ready = wait({&a, fds[0], pidfd}, 10s);
+  ASSERT_EQ(ready.size(), 3u);
+  EXPECT_EQ(ready[0].connection(), &a);
+  EXPECT_EQ(ready[1].fd(), fds[0]);
+  EXPECT_EQ(WaitChild(child), 0);
+  ::close(pidfd);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(ConnectionPassing, RecvBytesIntoAndBufferTooShort) {
+  auto [a, b] = Pipe();
+  a.send_bytes("0123456789", 2, 5);
+  char buf[8] = {};
+  EXPECT_EQ(b.recv_bytes_into(std::span<char>(buf, sizeof buf), 1), 5u);
+  EXPECT_EQ(std::string(buf + 1, 5), "23456");
+  a.send_bytes("a message too long");
+  try {
+    b.recv_bytes_into(std::span<char>(buf, sizeof buf));
+    FAIL() << "no BufferTooShort";
+  } catch (const BufferTooShort& e) {
+    EXPECT_EQ(e.bytes(), "a message too long");
+  }
+  a.send_bytes("next");  // the connection goes on
+  EXPECT_EQ(b.recv_bytes(), "next");
+  EXPECT_THROW(a.send_bytes("abc", 4), ValueError);
+  EXPECT_THROW(a.send_bytes("abc", 1, 3), ValueError);
+}
+
+TEST(ConnectionPassing, ListenerWithoutAnAddressUsesAPrivateDirectory) {
+  std::string dir;
+  {
+    Listener listener;
+    const std::string address = listener.address();
+    dir = address.substr(0, address.rfind('/'));
+    struct stat st {};
+    ASSERT_EQ(stat(dir.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+    std::thread client([&] { Client(address).send_bytes("hi"); });
+    EXPECT_EQ(listener.accept().recv_bytes(), "hi");
+    EXPECT_EQ(listener.last_accepted(), "");
+    client.join();
+  }
+  struct stat st {};
+  EXPECT_NE(stat(dir.c_str(), &st), 0) << dir << " is left behind";
 }
 
 // ---- Python interoperability (the machine's python3) ----

@@ -71,6 +71,20 @@ class AuthenticationError : public Error {
   using Error::Error;
 };
 
+// BufferTooShort: Connection::recv_bytes_into was given too little room; the
+// whole message is in bytes() (Python: e.args[0]). The connection goes on.
+class BufferTooShort : public Error {
+ public:
+  explicit BufferTooShort(std::string message)
+      : Error("recv_bytes_into: the buffer is too short for a message of " +
+              std::to_string(message.size()) + " bytes"),
+        bytes_(std::move(message)) {}
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
 // Python: threading.BrokenBarrierError. The barrier was aborted, reset while
 // waiting, or a wait timed out.
 class BrokenBarrierError : public Error {
