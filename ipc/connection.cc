@@ -25,6 +25,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <mutex>
@@ -556,9 +557,33 @@ std::pair<std::string, std::string_view> DigestAndPayload(std::string_view messa
   throw AuthenticationError("authkey handshake: unsupported digest or message length");
 }
 
+// The descriptor that, readable, tells a Listener's handshake thread that
+// the listener is closing (-1 elsewhere).
+thread_local int t_handshake_cancel_fd = -1;
+
+// Waits until `conn` is readable by the deadline; false on time-out.
+// Throws if the listener running this handshake is closing.
+bool WaitForHandshake(Connection& conn, const internal::Deadline& deadline) {
+  if (t_handshake_cancel_fd < 0) return conn.poll_until(deadline);
+  for (;;) {
+    int timeout_ms = -1;
+    if (deadline) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - internal::Clock::now());
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX));
+    }
+    pollfd polls[2] = {{conn.fileno(), POLLIN, 0}, {t_handshake_cancel_fd, POLLIN, 0}};
+    const int n = ::poll(polls, 2, timeout_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("authkey handshake: poll");
+    if (polls[1].revents) throw AuthenticationError("authkey handshake cancelled: the listener closed");
+    if (polls[0].revents) return true;
+    if (n == 0 && deadline && internal::Clock::now() >= *deadline) return false;
+  }
+}
+
 // Receives one handshake message by the deadline.
 std::string RecvHandshake(Connection& conn, const internal::Deadline& deadline) {
-  if (!conn.poll_until(deadline)) throw AuthenticationError("authkey handshake timed out");
+  if (!WaitForHandshake(conn, deadline)) throw AuthenticationError("authkey handshake timed out");
   // A peer that starts a message and stalls is bounded too (SO_RCVTIMEO).
   auto left = std::chrono::ceil<std::chrono::microseconds>(
       deadline ? *deadline - internal::Clock::now() : std::chrono::microseconds(0));
@@ -664,12 +689,16 @@ struct HandshakeQueue {
     std::string peer;
   };
   std::mutex mu;
-  std::deque<Outcome> done;  // guarded by mu
-  int running = 0;           // guarded by mu
-  ScopedFd wake;             // eventfd: an outcome is in `done`
+  std::condition_variable idle;  // running dropped
+  std::deque<Outcome> done;      // guarded by mu
+  int running = 0;               // guarded by mu
+  ScopedFd wake;                 // eventfd: an outcome is in `done`
+  ScopedFd cancel;               // eventfd: the listener closes; handshakes end now
+  const pid_t owner = getpid();  // a forked copy of the listener makes its own
 
-  HandshakeQueue() : wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-    if (!wake.valid()) throw_errno("eventfd");
+  HandshakeQueue()
+      : wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), cancel(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (!wake.valid() || !cancel.valid()) throw_errno("eventfd");
   }
   void Post(Outcome outcome) {
     {
@@ -677,8 +706,19 @@ struct HandshakeQueue {
       done.push_back(std::move(outcome));
       --running;
     }
+    idle.notify_all();
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
+  }
+  // Cancel ends every handshake under way and waits for their threads
+  // (bounded: a cancelled handshake returns at once, a stalled half-message
+  // within its deadline), then drops what was never handed out.
+  void Cancel(std::chrono::milliseconds bound) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(cancel.get(), &one, sizeof one);
+    std::unique_lock<std::mutex> lock(mu);
+    idle.wait_for(lock, bound, [this] { return running == 0; });
+    done.clear();
   }
 };
 
@@ -735,6 +775,10 @@ Listener::Listener(const std::string& address, std::string authkey, int backlog,
     throw Error("Listener(" + address + "): " + e.what());
   }
   fcntl(fd_.get(), F_SETFD, FD_CLOEXEC);
+  MakeHandshakeQueue();
+}
+
+void Listener::MakeHandshakeQueue() {
   handshakes_ = std::make_shared<internal::HandshakeQueue>();
   ready_fd_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!ready_fd_.valid()) throw_errno("Listener: epoll_create1");
@@ -792,6 +836,9 @@ Listener& Listener::operator=(Listener&& other) noexcept {
 }
 
 void Listener::close() {
+  if (handshakes_ && handshakes_->owner == getpid()) {
+    handshakes_->Cancel(options_.handshake_timeout + std::chrono::seconds(1));
+  }
   fd_.reset();
   ready_fd_.reset();
   if (!unix_path_.empty()) {
@@ -806,6 +853,9 @@ void Listener::close() {
 
 Connection Listener::accept() {
   if (!fd_.valid()) throw Error("Listener.accept: listener is closed");
+  // A copy forked into a child shares the parent's descriptors, wake-ups and
+  // cancellation included: it makes its own (fileno() changes then).
+  if (!handshakes_ || handshakes_->owner != getpid()) MakeHandshakeQueue();
   internal::HandshakeQueue& queue = *handshakes_;
   for (;;) {
     bool room;
@@ -814,6 +864,12 @@ Connection Listener::accept() {
       if (!queue.done.empty()) {
         internal::HandshakeQueue::Outcome outcome = std::move(queue.done.front());
         queue.done.pop_front();
+        if (!queue.done.empty()) {
+          // More are waiting: keep fileno() readable for them (the wake-up
+          // count may have been read already).
+          const uint64_t one = 1;
+          [[maybe_unused]] ssize_t n = ::write(queue.wake.get(), &one, sizeof one);
+        }
         if (outcome.error) std::rethrow_exception(outcome.error);
         last_accepted_ = std::move(outcome.peer);
         return std::move(*outcome.conn);
@@ -852,6 +908,7 @@ Connection Listener::accept() {
     try {
       std::thread([queue = handshakes_, conn = std::move(conn), key = authkey_,
                    timeout = options_.handshake_timeout, address = PeerAddress(peer)]() mutable {
+        t_handshake_cancel_fd = queue->cancel.get();
         internal::HandshakeQueue::Outcome outcome;
         outcome.peer = address;
         try {

@@ -235,6 +235,8 @@ class Listener {
   const std::string& address() const { return address_; }
   // fileno is readable when accept() has something to hand out (a new
   // client or a finished handshake), for poll/select loops around accept().
+  // In a child that inherited the listener, it changes at the first
+  // accept(): ask for it again each time round such a loop.
   int fileno() const { return ready_fd_.get(); }
   // close stops listening and removes the socket file.
   void close();
@@ -247,6 +249,8 @@ class Listener {
   }
 
  private:
+  void MakeHandshakeQueue();
+
   internal::ScopedFd fd_;
   std::string address_;
   std::string authkey_;

@@ -3,6 +3,7 @@
 // deadlines, key mismatches in both directions, and the wire format.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "ipc/connection.h"
@@ -136,6 +138,23 @@ TEST(ListenerHandshake, SilentClientDoesNotDelayTheNextOne) {
   // The silent one fails once its deadline passes.
   EXPECT_THROW(listener.accept(), AuthenticationError);
   ::close(silent);
+}
+
+// A poll loop around accept() (the manager's, the MPI pool's) must see every
+// client: one whose handshake finished while accept() returned another keeps
+// fileno() readable.
+TEST(ListenerHandshake, FilenoStaysReadableForHandshakesThatFinishedMeanwhile) {
+  Listener listener("127.0.0.1:0", "key");
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&] { Client(listener.address(), "key").send_bytes("x"); });
+  }
+  for (int i = 0; i < 4; ++i) {
+    pollfd ready{listener.fileno(), POLLIN, 0};
+    ASSERT_EQ(::poll(&ready, 1, 10000), 1) << "client " << i << " was never announced";
+    EXPECT_EQ(listener.accept().recv_bytes(), "x");
+  }
+  for (auto& t : clients) t.join();
 }
 
 TEST(ListenerHandshake, ClientOfASilentServerFailsWithinTheDeadline) {
