@@ -700,15 +700,17 @@ struct HandshakeQueue {
       : wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), cancel(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!wake.valid() || !cancel.valid()) throw_errno("eventfd");
   }
+  // Post hands an outcome over; the thread touches nothing of the queue's
+  // after it (so Cancel may close the descriptors once `running` is 0).
   void Post(Outcome outcome) {
     {
       std::lock_guard<std::mutex> lock(mu);
       done.push_back(std::move(outcome));
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
       --running;
     }
     idle.notify_all();
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
   }
   // Cancel ends every handshake under way and waits for their threads
   // (bounded: a cancelled handshake returns at once, a stalled half-message
@@ -717,8 +719,12 @@ struct HandshakeQueue {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(cancel.get(), &one, sizeof one);
     std::unique_lock<std::mutex> lock(mu);
-    idle.wait_for(lock, bound, [this] { return running == 0; });
+    if (!idle.wait_for(lock, bound, [this] { return running == 0; })) return;
     done.clear();
+    // Closed now, not when the last thread lets go of the queue: a listener
+    // leaves no descriptor behind.
+    wake.reset();
+    cancel.reset();
   }
 };
 

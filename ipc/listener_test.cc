@@ -283,11 +283,7 @@ std::pair<int, std::string> RunPython(const std::string& script,
     _exit(127);
   }
   ::close(out[1]);
-  std::string printed;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(out[0], buf, sizeof buf)) > 0) printed.append(buf, static_cast<size_t>(n));
-  ::close(out[0]);
+  std::string printed = mp::testing::ReadAllAndClose(out[0]);
   return {WaitChild(pid, timeout), printed};
 }
 

@@ -106,11 +106,7 @@ std::string StderrOfForksWithAThread(const std::function<void()>& setup) {
     return 0;
   });
   ::close(fds[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fds[0]);
+  std::string out = mp::testing::ReadAllAndClose(fds[0]);
   EXPECT_EQ(WaitChild(child), 0);
   return out;
 }

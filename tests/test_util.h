@@ -23,6 +23,10 @@ pid_t ForkChild(const std::function<int()>& body);
 // died of signal N, or kills it and returns -1000 on timeout.
 int WaitChild(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
+// ReadAllAndClose reads `fd` until EOF (a pipe from a child), closes it and
+// returns what came.
+std::string ReadAllAndClose(int fd);
+
 // OpenFds lists this process's open file descriptors (/proc/self/fd).
 std::set<std::string> OpenFds();
 
