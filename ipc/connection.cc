@@ -695,10 +695,40 @@ struct HandshakeQueue {
   ScopedFd wake;                 // eventfd: an outcome is in `done`
   ScopedFd cancel;               // eventfd: the listener closes; handshakes end now
   const pid_t owner = getpid();  // a forked copy of the listener makes its own
+  // The handshake threads, joined once they have posted (Reap) and at the
+  // latest when the listener closes (Cancel): none outlives the listener
+  // (one still exiting at the end of main() races with OpenSSL's clean-up).
+  std::vector<std::thread> threads;          // guarded by mu
+  std::vector<std::thread::id> posted;       // guarded by mu: threads past Post
 
   HandshakeQueue()
       : wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), cancel(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
     if (!wake.valid() || !cancel.valid()) throw_errno("eventfd");
+  }
+  ~HandshakeQueue() {
+    // In a forked child these are the parent's threads (not this process's):
+    // forgotten, never joined or detached. (Cancel leaves none in the owner.)
+    if (owner != getpid()) new std::vector<std::thread>(std::move(threads));  // NOLINT: leaked on purpose
+    for (std::thread& t : threads) {
+      if (t.joinable()) t.detach();
+    }
+  }
+  // Reap joins the threads that have posted their outcome (they are ending).
+  void Reap() {
+    std::vector<std::thread> ending;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto it = threads.begin(); it != threads.end();) {
+        if (std::find(posted.begin(), posted.end(), it->get_id()) != posted.end()) {
+          posted.erase(std::find(posted.begin(), posted.end(), it->get_id()));
+          ending.push_back(std::move(*it));
+          it = threads.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (std::thread& t : ending) t.join();
   }
   // Post hands an outcome over; the thread touches nothing of the queue's
   // after it (so Cancel may close the descriptors once `running` is 0).
@@ -709,6 +739,7 @@ struct HandshakeQueue {
       const uint64_t one = 1;
       [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
       --running;
+      posted.push_back(std::this_thread::get_id());
     }
     idle.notify_all();
   }
@@ -718,13 +749,24 @@ struct HandshakeQueue {
   void Cancel(std::chrono::milliseconds bound) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(cancel.get(), &one, sizeof one);
-    std::unique_lock<std::mutex> lock(mu);
-    if (!idle.wait_for(lock, bound, [this] { return running == 0; })) return;
-    done.clear();
-    // Closed now, not when the last thread lets go of the queue: a listener
-    // leaves no descriptor behind.
-    wake.reset();
-    cancel.reset();
+    std::vector<std::thread> all;
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!idle.wait_for(lock, bound, [this] { return running == 0; })) {
+        // A thread past its deadline: left to end on its own (it holds the
+        // queue); the rest are joined.
+        return;
+      }
+      done.clear();
+      all = std::move(threads);
+      threads.clear();
+      posted.clear();
+      // Closed now, not when the last thread lets go of the queue: a
+      // listener leaves no descriptor behind.
+      wake.reset();
+      cancel.reset();
+    }
+    for (std::thread& t : all) t.join();  // each has posted: it is ending
   }
 };
 
@@ -864,6 +906,7 @@ Connection Listener::accept() {
   if (!handshakes_ || handshakes_->owner != getpid()) MakeHandshakeQueue();
   internal::HandshakeQueue& queue = *handshakes_;
   for (;;) {
+    queue.Reap();
     bool room;
     {
       std::lock_guard<std::mutex> lock(queue.mu);
@@ -912,7 +955,8 @@ Connection Listener::accept() {
       ++queue.running;
     }
     try {
-      std::thread([queue = handshakes_, conn = std::move(conn), key = authkey_,
+      std::lock_guard<std::mutex> lock(queue.mu);
+      queue.threads.emplace_back([queue = handshakes_, conn = std::move(conn), key = authkey_,
                    timeout = options_.handshake_timeout, address = PeerAddress(peer)]() mutable {
         t_handshake_cancel_fd = queue->cancel.get();
         internal::HandshakeQueue::Outcome outcome;
@@ -924,7 +968,7 @@ Connection Listener::accept() {
           outcome.error = std::current_exception();
         }
         queue->Post(std::move(outcome));
-      }).detach();
+      });
     } catch (const std::system_error&) {
       // No thread to be had: this client is refused, the listener lives.
       std::lock_guard<std::mutex> lock(queue.mu);
