@@ -3,6 +3,7 @@
 #ifndef MULTIPROCESSING_H_
 #define MULTIPROCESSING_H_
 
+#include "base/errors.h"        // IWYU pragma: export
 #include "ipc/codec.h"          // IWYU pragma: export
 #include "ipc/connection.h"     // IWYU pragma: export
 #include "ipc/manager.h"        // IWYU pragma: export
@@ -12,7 +13,6 @@
 #include "process/context.h"    // IWYU pragma: export
 #include "process/launcher.h"   // IWYU pragma: export
 #include "process/process.h"    // IWYU pragma: export
-#include "sync/errors.h"        // IWYU pragma: export
 #include "sync/shared_value.h"  // IWYU pragma: export
 #include "sync/synchronize.h"   // IWYU pragma: export
 

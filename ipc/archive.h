@@ -17,8 +17,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/errors.h"
 #include "cereal/cereal.hpp"
-#include "sync/errors.h"
 
 namespace mp::internal {
 

@@ -7,7 +7,7 @@
 #include <climits>
 #include <cstring>
 
-#include "sync/errors.h"
+#include "base/errors.h"
 #include "sync/process_token.h"
 
 namespace mp::internal {

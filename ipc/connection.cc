@@ -32,8 +32,8 @@
 #include <system_error>
 #include <thread>
 
+#include "base/errors.h"
 #include "ipc/fd_passing.h"
-#include "sync/errors.h"
 
 namespace mp {
 namespace {
@@ -407,22 +407,7 @@ std::string Connection::recv_bytes(size_t maxlength) {
 }
 
 bool Connection::poll_until(const internal::Deadline& deadline) {
-  const int fd = checked_fd("poll", true, false);
-  for (;;) {
-    int timeout_ms = -1;
-    if (deadline.has_value()) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - internal::Clock::now());
-      timeout_ms = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(left.count(), INT32_MAX)));
-    }
-    pollfd p{fd, POLLIN, 0};
-    int n = ::poll(&p, 1, timeout_ms);
-    if (n > 0) return true;
-    if (n == 0) {
-      if (!deadline.has_value() || internal::Clock::now() >= *deadline) return false;
-      continue;
-    }
-    if (errno != EINTR) throw_errno("Connection.poll");
-  }
+  return internal::WaitReadable(checked_fd("poll", true, false), deadline);
 }
 
 void Connection::close() { state_->fd.reset(); }
@@ -453,23 +438,12 @@ std::vector<int> wait(const std::vector<int>& fds, std::optional<std::chrono::mi
   for (int fd : fds) polls.push_back({fd, POLLIN, 0});
   const internal::Deadline deadline =
       timeout ? internal::DeadlineAfter(*timeout) : internal::Deadline{};
-  for (;;) {
-    int timeout_ms = -1;
-    if (deadline) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - internal::Clock::now());
-      timeout_ms = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(left.count(), INT32_MAX)));
-    }
-    int n = ::poll(polls.data(), polls.size(), timeout_ms);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("wait: poll");
-    }
-    std::vector<int> ready;
-    for (const pollfd& p : polls) {
-      if (p.revents != 0) ready.push_back(p.fd);
-    }
-    if (!ready.empty() || (deadline && internal::Clock::now() >= *deadline)) return ready;
+  internal::PollUntil(polls.data(), polls.size(), deadline, "wait: poll");
+  std::vector<int> ready;
+  for (const pollfd& p : polls) {
+    if (p.revents != 0) ready.push_back(p.fd);
   }
+  return ready;
 }
 
 std::vector<Waitable> wait(const std::vector<Waitable>& objects,
@@ -565,20 +539,10 @@ thread_local int t_handshake_cancel_fd = -1;
 // Throws if the listener running this handshake is closing.
 bool WaitForHandshake(Connection& conn, const internal::Deadline& deadline) {
   if (t_handshake_cancel_fd < 0) return conn.poll_until(deadline);
-  for (;;) {
-    int timeout_ms = -1;
-    if (deadline) {
-      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - internal::Clock::now());
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX));
-    }
-    pollfd polls[2] = {{conn.fileno(), POLLIN, 0}, {t_handshake_cancel_fd, POLLIN, 0}};
-    const int n = ::poll(polls, 2, timeout_ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("authkey handshake: poll");
-    if (polls[1].revents) throw AuthenticationError("authkey handshake cancelled: the listener closed");
-    if (polls[0].revents) return true;
-    if (n == 0 && deadline && internal::Clock::now() >= *deadline) return false;
-  }
+  pollfd polls[2] = {{conn.fileno(), POLLIN, 0}, {t_handshake_cancel_fd, POLLIN, 0}};
+  if (internal::PollUntil(polls, 2, deadline, "authkey handshake: poll") == 0) return false;
+  if (polls[1].revents) throw AuthenticationError("authkey handshake cancelled: the listener closed");
+  return true;
 }
 
 // Receives one handshake message by the deadline.

@@ -39,8 +39,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/scoped_fd.h"
 #include "ipc/codec.h"
-#include "ipc/scoped_fd.h"
 #include "sync/futex.h"
 
 namespace mp {

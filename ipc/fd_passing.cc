@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "sync/errors.h"
+#include "base/errors.h"
 
 namespace mp::internal {
 

@@ -8,10 +8,11 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "absl/strings/escaping.h"
+#include "base/pidfd.h"
 #include "ipc/byte_queue.h"
 #include "ipc/fd_passing.h"
 #include "ipc/manager_server.h"
-#include "sync/pidfd.h"
 
 namespace mp {
 namespace internal {
@@ -200,13 +201,7 @@ std::string RandomHex(size_t bytes) {
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
     throw Error("Manager: RAND_bytes failed");
   }
-  std::string hex;
-  char buf[3];
-  for (unsigned char c : raw) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    hex += buf;
-  }
-  return hex;
+  return absl::BytesToHexString(raw);
 }
 
 }  // namespace

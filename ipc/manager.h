@@ -47,11 +47,11 @@
 #include <utility>
 #include <vector>
 
+#include "base/errors.h"
 #include "ipc/codec.h"
 #include "ipc/connection.h"
 #include "ipc/manager_protocol.h"
 #include "process/process.h"
-#include "sync/errors.h"
 #include "sync/futex.h"
 
 namespace mp {

@@ -14,12 +14,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/errors.h"
+#include "base/pidfd.h"
 #include "ipc/byte_queue.h"
 #include "ipc/codec.h"
 #include "ipc/fd_passing.h"
 #include "ipc/manager_protocol.h"
-#include "sync/errors.h"
-#include "sync/pidfd.h"
 
 namespace mp::internal {
 namespace {

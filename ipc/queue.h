@@ -26,9 +26,9 @@
 #include <optional>
 #include <string>
 
+#include "base/errors.h"
 #include "ipc/byte_queue.h"
 #include "ipc/codec.h"
-#include "sync/errors.h"
 
 namespace mp {
 

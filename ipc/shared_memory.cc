@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <utility>
 
-#include "ipc/scoped_fd.h"
-#include "sync/errors.h"
+#include "base/errors.h"
+#include "base/scoped_fd.h"
 
 namespace mp {
 namespace {

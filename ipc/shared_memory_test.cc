@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "base/errors.h"
 #include "gtest/gtest.h"
-#include "sync/errors.h"
 #include "tests/test_util.h"
 
 namespace mp {

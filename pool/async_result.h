@@ -28,8 +28,8 @@
 #include <utility>
 #include <variant>
 
+#include "base/errors.h"
 #include "pool/task.h"
-#include "sync/errors.h"
 #include "sync/futex.h"
 
 namespace mp {

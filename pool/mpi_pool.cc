@@ -18,11 +18,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "base/errors.h"
 #include "pool/mpi_pool_core.h"
 #include "pool/mpi_protocol.h"
 #include "pool/pool_core.h"
 #include "process/context.h"
-#include "sync/errors.h"
 
 namespace mp::mpi {
 namespace {

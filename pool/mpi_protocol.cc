@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-#include "sync/errors.h"
+#include "base/errors.h"
 
 namespace mp::internal::mpi {
 namespace {

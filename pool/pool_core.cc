@@ -10,7 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "sync/errors.h"
+#include "base/errors.h"
 
 namespace mp::internal {
 namespace {

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <thread>
 
+#include "base/errors.h"
 #include "process/process.h"
-#include "sync/errors.h"
 
 namespace mp::test_tasks {
 

@@ -12,8 +12,8 @@
 #include <ext/stdio_sync_filebuf.h>
 #include <iostream>
 
+#include "base/errors.h"
 #include "process/popen.h"
-#include "sync/errors.h"
 
 #if defined(__GLIBC__)
 // glibc's list of open C streams (exported, not declared in its headers).

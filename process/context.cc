@@ -6,9 +6,9 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "base/errors.h"
 #include "ipc/connection.h"
 #include "process/popen.h"
-#include "sync/errors.h"
 
 namespace mp {
 namespace {

@@ -7,7 +7,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "sync/errors.h"
+#include "absl/strings/escaping.h"
+#include "base/errors.h"
 #include "sync/fork_safe_mutex.h"
 
 namespace mp::internal {
@@ -63,11 +64,7 @@ int ReadMainBuildId(dl_phdr_info* info, size_t, void* data) {
       const char* name = p + sizeof(ElfW(Nhdr));
       const char* desc = name + ((note->n_namesz + 3) & ~3u);
       if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
-        char hex[3];
-        for (unsigned j = 0; j < note->n_descsz; ++j) {
-          std::snprintf(hex, sizeof hex, "%02x", static_cast<unsigned char>(desc[j]));
-          *out += hex;
-        }
+        *out = absl::BytesToHexString(absl::string_view(desc, note->n_descsz));
         return 1;
       }
       p = desc + ((note->n_descsz + 3) & ~3u);

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "base/scoped_fd.h"
 #include "ipc/connection.h"
-#include "ipc/scoped_fd.h"
 #include "process/function_id.h"
 #include "process/process.h"
 #include "sync/futex.h"

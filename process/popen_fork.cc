@@ -9,11 +9,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/errors.h"
+#include "base/pidfd.h"
 #include "process/popen.h"
 #include "process/starter_thread.h"
-#include "sync/errors.h"
 #include "sync/fork_safe_mutex.h"
-#include "sync/pidfd.h"
 
 namespace mp::internal {
 namespace {

@@ -16,13 +16,13 @@
 #include <cstring>
 #include <map>
 
+#include "base/errors.h"
+#include "base/pidfd.h"
 #include "ipc/connection.h"
 #include "ipc/fd_passing.h"
 #include "process/popen.h"
 #include "process/starter_thread.h"
-#include "sync/errors.h"
 #include "sync/fork_safe_mutex.h"
-#include "sync/pidfd.h"
 
 namespace mp::internal {
 namespace {

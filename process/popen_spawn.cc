@@ -8,11 +8,11 @@
 #include <fstream>
 #include <iterator>
 
+#include "base/errors.h"
+#include "base/pidfd.h"
 #include "ipc/connection.h"
 #include "process/popen.h"
-#include "sync/errors.h"
 #include "process/starter_thread.h"
-#include "sync/pidfd.h"
 
 extern char** environ;
 

@@ -53,11 +53,11 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
+#include "base/errors.h"
 #include "ipc/codec.h"
 #include "process/context.h"
 #include "process/function_id.h"
 #include "process/function_traits.h"
-#include "sync/errors.h"
 #include "sync/futex.h"
 
 namespace mp {

@@ -11,10 +11,11 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "base/deadline.h"
+#include "base/errors.h"
+#include "base/pidfd.h"
 #include "process/popen.h"
-#include "sync/errors.h"
 #include "sync/fork_safe_mutex.h"
-#include "sync/pidfd.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -99,22 +100,6 @@ void InstallExitHandler() {
 int StatusToExitCode(const siginfo_t& info) {
   if (info.si_code == CLD_EXITED) return info.si_status;
   return -info.si_status;  // CLD_KILLED, CLD_DUMPED
-}
-
-// Waits until `fd` is readable or the deadline passes.
-bool WaitReadable(int fd, const Deadline& deadline) {
-  for (;;) {
-    int timeout_ms = -1;
-    if (deadline) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
-      timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT32_MAX));
-    }
-    pollfd p{fd, POLLIN, 0};
-    const int n = ::poll(&p, 1, timeout_ms);
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) throw_errno("poll");
-    if (n == 0 && deadline && Clock::now() >= *deadline) return false;
-  }
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "sync/check.h"
+#include "base/check.h"
 
 namespace mp::internal {
 namespace {

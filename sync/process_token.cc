@@ -10,7 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "sync/pidfd.h"
+#include "base/pidfd.h"
+#include "base/scoped_fd.h"
 
 namespace mp::internal {
 namespace {
@@ -28,11 +29,10 @@ enum class Lookup { kFound, kNoSuchProcess, kUnreadable };
 Lookup ReadStat(pid_t pid, StatFields* out) {
   char path[40];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT || errno == ESRCH ? Lookup::kNoSuchProcess : Lookup::kUnreadable;
+  const ScopedFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return errno == ENOENT || errno == ESRCH ? Lookup::kNoSuchProcess : Lookup::kUnreadable;
   char buf[1024];
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
+  const ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
   if (n <= 0) return n == 0 || errno == ESRCH ? Lookup::kNoSuchProcess : Lookup::kUnreadable;
   buf[n] = '\0';
   // Field 2 (the command) may hold spaces and ')': fields 3 on follow its
@@ -50,12 +50,8 @@ Lookup ReadStat(pid_t pid, StatFields* out) {
 }
 
 bool GoneWithoutProc(pid_t pid) {
-  const int fd = PidfdOpen(pid);
-  if (fd >= 0) {
-    const bool ended = PidfdEnded(fd);
-    ::close(fd);
-    return ended;
-  }
+  const ScopedFd fd(PidfdOpen(pid));
+  if (fd.valid()) return PidfdEnded(fd.get());
   if (errno == ESRCH) return true;
   return ::kill(pid, 0) != 0 && errno == ESRCH;  // No pidfds (Linux < 5.3).
 }

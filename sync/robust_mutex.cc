@@ -10,8 +10,8 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "sync/check.h"
-#include "sync/errors.h"
+#include "base/check.h"
+#include "base/errors.h"
 
 namespace mp::internal {
 namespace {

@@ -5,8 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 
-#include "sync/errors.h"
+#include "base/errors.h"
 
 namespace mp::internal {
 
@@ -21,47 +22,28 @@ std::shared_ptr<SharedRegion> SharedRegion::Create(size_t bytes) {
   const size_t size = RoundToPages(bytes);
   void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (data == MAP_FAILED) throw_errno("mmap");
-  return std::shared_ptr<SharedRegion>(new SharedRegion(data, size, -1));
+  return std::shared_ptr<SharedRegion>(new SharedRegion(data, size, ScopedFd()));
 }
 
 std::shared_ptr<SharedRegion> SharedRegion::CreateMemfd(size_t bytes) {
   const size_t size = RoundToPages(bytes);
-  const int fd = memfd_create("mp-shared", MFD_CLOEXEC);
-  if (fd < 0) throw_errno("memfd_create");
-  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    const int err = errno;
-    close(fd);
-    throw_errno("ftruncate", err);
-  }
-  void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (data == MAP_FAILED) {
-    const int err = errno;
-    close(fd);
-    throw_errno("mmap", err);
-  }
-  return std::shared_ptr<SharedRegion>(new SharedRegion(data, size, fd));
+  ScopedFd fd(memfd_create("mp-shared", MFD_CLOEXEC));
+  if (!fd.valid()) throw_errno("memfd_create");
+  if (ftruncate(fd.get(), static_cast<off_t>(size)) != 0) throw_errno("ftruncate");
+  return Attach(std::move(fd));
 }
 
-std::shared_ptr<SharedRegion> SharedRegion::Attach(int fd) {
+std::shared_ptr<SharedRegion> SharedRegion::Attach(int fd) { return Attach(ScopedFd(fd)); }
+
+std::shared_ptr<SharedRegion> SharedRegion::Attach(ScopedFd fd) {
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    throw_errno("fstat", err);
-  }
+  if (fstat(fd.get(), &st) != 0) throw_errno("fstat");
   const size_t size = static_cast<size_t>(st.st_size);
-  void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (data == MAP_FAILED) {
-    const int err = errno;
-    close(fd);
-    throw_errno("mmap", err);
-  }
-  return std::shared_ptr<SharedRegion>(new SharedRegion(data, size, fd));
+  void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (data == MAP_FAILED) throw_errno("mmap");
+  return std::shared_ptr<SharedRegion>(new SharedRegion(data, size, std::move(fd)));
 }
 
-SharedRegion::~SharedRegion() {
-  munmap(data_, size_);
-  if (fd_ >= 0) close(fd_);
-}
+SharedRegion::~SharedRegion() { munmap(data_, size_); }
 
 }  // namespace mp::internal

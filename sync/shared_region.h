@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "base/scoped_fd.h"
+
 namespace mp::internal {
 
 class SharedRegion {
@@ -29,6 +31,7 @@ class SharedRegion {
   static std::shared_ptr<SharedRegion> CreateMemfd(size_t bytes);
   // Attach maps the memfd `fd` (taking ownership of it).
   static std::shared_ptr<SharedRegion> Attach(int fd);
+  static std::shared_ptr<SharedRegion> Attach(ScopedFd fd);
 
   SharedRegion(const SharedRegion&) = delete;
   SharedRegion& operator=(const SharedRegion&) = delete;
@@ -37,13 +40,13 @@ class SharedRegion {
   void* data() const { return data_; }
   size_t size() const { return size_; }
   // fd is the memfd behind the region, or -1 for an anonymous one.
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
  private:
-  SharedRegion(void* data, size_t size, int fd) : data_(data), size_(size), fd_(fd) {}
+  SharedRegion(void* data, size_t size, ScopedFd fd) : data_(data), size_(size), fd_(std::move(fd)) {}
   void* data_;
   size_t size_;
-  int fd_;
+  ScopedFd fd_;
 };
 
 // SharedObject<T>: a T constructed in its own SharedRegion. Copies refer to the

@@ -24,7 +24,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "sync/errors.h"
+#include "base/errors.h"
 #include "sync/shared_region.h"
 #include "sync/synchronize.h"
 

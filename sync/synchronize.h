@@ -28,7 +28,7 @@
 #include <functional>
 #include <variant>
 
-#include "sync/errors.h"
+#include "base/errors.h"
 #include "sync/futex.h"
 #include "sync/robust_mutex.h"
 #include "sync/shared_region.h"

@@ -11,6 +11,8 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+
 namespace mpcopy {
 namespace {
 
@@ -193,13 +195,7 @@ std::string FileDigest(const std::string& path, std::string* error) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  std::string hex;
-  char two[3];
-  for (unsigned i = 0; i < len; ++i) {
-    std::snprintf(two, sizeof two, "%02x", digest[i]);
-    hex += two;
-  }
-  return hex;
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
 TaskResult SameChecksum(std::string a, std::string b) {

@@ -8,8 +8,8 @@
 // Fork safety: plain values; exceptions never cross fork() or a process boundary.
 // Sharing: an exception raised in another process reaches the caller as
 //   mp::RemoteError, carrying the original type name and message.
-#ifndef SYNC_ERRORS_H_
-#define SYNC_ERRORS_H_
+#ifndef BASE_ERRORS_H_
+#define BASE_ERRORS_H_
 
 #include <stdexcept>
 #include <string>
@@ -133,4 +133,4 @@ std::string CurrentExceptionTypeName();
 
 }  // namespace mp
 
-#endif  // SYNC_ERRORS_H_
+#endif  // BASE_ERRORS_H_

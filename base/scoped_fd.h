@@ -4,8 +4,8 @@
 // Fork safety: a child inherits the descriptor unless it is close-on-exec and
 //   the child execs; the child's ScopedFd closes only the child's copy.
 // Sharing: move-only.
-#ifndef IPC_SCOPED_FD_H_
-#define IPC_SCOPED_FD_H_
+#ifndef BASE_SCOPED_FD_H_
+#define BASE_SCOPED_FD_H_
 
 #include <unistd.h>
 
@@ -40,4 +40,4 @@ class ScopedFd {
 
 }  // namespace mp::internal
 
-#endif  // IPC_SCOPED_FD_H_
+#endif  // BASE_SCOPED_FD_H_

@@ -1,7 +1,7 @@
 // MP_CHECK: a broken internal invariant aborts with a message; it is never an
 // exception, because no caller could handle it.
-#ifndef SYNC_CHECK_H_
-#define SYNC_CHECK_H_
+#ifndef BASE_CHECK_H_
+#define BASE_CHECK_H_
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,4 +14,4 @@
     }                                                                              \
   } while (0)
 
-#endif  // SYNC_CHECK_H_
+#endif  // BASE_CHECK_H_

@@ -1,4 +1,4 @@
-#include "sync/errors.h"
+#include "base/errors.h"
 
 #include <cxxabi.h>
 

@@ -2,8 +2,8 @@
 // process that is not a child (and to poll for a child's end).
 //
 // Internal to the library.
-#ifndef SYNC_PIDFD_H_
-#define SYNC_PIDFD_H_
+#ifndef BASE_PIDFD_H_
+#define BASE_PIDFD_H_
 
 #include <poll.h>
 #include <sys/syscall.h>
@@ -32,4 +32,4 @@ inline bool PidfdEnded(int pidfd) {
 
 }  // namespace mp::internal
 
-#endif  // SYNC_PIDFD_H_
+#endif  // BASE_PIDFD_H_
