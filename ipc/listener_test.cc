@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "ipc/connection.h"
+#include "ipc/listener.h"
 #include "tests/test_util.h"
 
 namespace mp {
@@ -34,6 +34,46 @@ std::pair<Connection, int> StreamPair() {
   int fds[2];
   EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
   return {Connection(internal::ScopedFd(fds[0]), true, true, true, /*python_framing=*/true), fds[1]};
+}
+
+TEST(Listener, UnixSocketWithAuthkey) {
+  // Unix socket paths are limited to 108 bytes; the test tmpdir is longer.
+  const std::string path = "/tmp/mp_listener_test_" + std::to_string(getpid()) + ".sock";
+  {
+    Listener listener(path, "secret");
+    std::thread client([&] {
+      Connection c = Client(path, "secret");
+      c.send(std::string("ping"));
+      EXPECT_EQ(c.recv<std::string>(), "pong");
+    });
+    Connection server = listener.accept();
+    EXPECT_EQ(server.recv<std::string>(), "ping");
+    server.send(std::string("pong"));
+    client.join();
+  }
+  EXPECT_NE(access(path.c_str(), F_OK), 0);  // Socket file removed.
+}
+
+TEST(Listener, TcpWrongAuthkeyIsRefusedBeforeAnyData) {
+  Listener listener("127.0.0.1:0", "right");
+  EXPECT_NE(listener.address(), "127.0.0.1:0");
+  std::thread client([&] { EXPECT_THROW(Client(listener.address(), "wrong"), AuthenticationError); });
+  EXPECT_THROW(listener.accept(), AuthenticationError);
+  client.join();
+  std::thread good([&] { Client(listener.address(), "right").send(1); });
+  EXPECT_EQ(listener.accept().recv<int>(), 1);
+  good.join();
+}
+
+TEST(Listener, NoFdLeftAfterManyCycles) {
+  const auto fds = testing::OpenFds();
+  for (int i = 0; i < 50; ++i) {
+    Listener listener("127.0.0.1:0", "key");
+    std::thread client([&] { Client(listener.address(), "key").send(i); });
+    EXPECT_EQ(listener.accept().recv<int>(), i);
+    client.join();
+  }
+  EXPECT_EQ(testing::OpenFds(), fds);
 }
 
 TEST(ListenerFraming, LengthsAreBigEndianAsPythonSendsThem) {

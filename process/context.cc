@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "base/errors.h"
-#include "ipc/connection.h"
+#include "ipc/pipe.h"
 #include "process/popen.h"
 
 namespace mp {

@@ -4,7 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ipc/connection.h"
+#include "ipc/pipe.h"
 #include "process/popen.h"
 
 namespace mp {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "base/scoped_fd.h"
-#include "ipc/connection.h"
+#include "ipc/pipe.h"
 #include "process/function_id.h"
 #include "process/process.h"
 #include "sync/futex.h"

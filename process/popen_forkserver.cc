@@ -18,7 +18,7 @@
 
 #include "base/errors.h"
 #include "base/pidfd.h"
-#include "ipc/connection.h"
+#include "ipc/pipe.h"
 #include "ipc/fd_passing.h"
 #include "process/popen.h"
 #include "process/starter_thread.h"

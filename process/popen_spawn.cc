@@ -10,7 +10,7 @@
 
 #include "base/errors.h"
 #include "base/pidfd.h"
-#include "ipc/connection.h"
+#include "ipc/pipe.h"
 #include "process/popen.h"
 #include "process/starter_thread.h"
 

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "ipc/connection.h"
+#include "ipc/pipe.h"
 #include "sync/synchronize.h"
 #include "tests/test_util.h"
 

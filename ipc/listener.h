@@ -1,0 +1,114 @@
+// Listener and Client: connections between processes that are not parent
+// and child, over a Unix socket or TCP, with Python's authkey handshake and
+// wire format. Python: multiprocessing.connection.Listener and Client.
+//
+// Thread safety: accept() from one thread at a time; close() must not race
+//   with accept(). Client() is thread-safe.
+// Fork safety: a child that inherits a Listener can accept on it (it makes its
+//   own handshake threads); Connections behave as ipc/pipe.h says.
+// Sharing: the listening socket is inherited by children created after it.
+#ifndef IPC_LISTENER_H_
+#define IPC_LISTENER_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "base/deadline.h"
+#include "base/scoped_fd.h"
+#include "ipc/pipe.h"
+
+namespace mp {
+
+// Keyword arguments of Listener and Client.
+struct ConnectionOptions {
+  // How long the authkey handshake may take, on either side; a silent or
+  // slow peer then fails with mp::AuthenticationError.
+  std::chrono::milliseconds handshake_timeout = std::chrono::seconds(20);
+  // Connection::set_max_message_size for the connections made.
+  size_t max_message_size = kDefaultMaxMessageSize;
+};
+
+namespace internal {
+struct HandshakeQueue;
+}  // namespace internal
+
+// Listener: accepts connections on a Unix socket path or a "host:port" TCP
+// address (port 0 picks a free port; address() then tells which). With a
+// non-empty authkey, each side proves it knows the key before any user data,
+// with Python's handshake (an HMAC challenge in both directions: HMAC-SHA256
+// with the "{sha256}" prefix of Python 3.12+, and the HMAC-MD5 answers of
+// Python 3.11 and older accepted), within options.handshake_timeout; a wrong
+// key or a silent peer throws mp::AuthenticationError and the connection is
+// closed. Messages are framed as Python frames them (big-endian lengths), so
+// a Python Client or Listener can be the other end. Removes its socket file
+// when destroyed. Python: multiprocessing.connection.Listener.
+class Listener {
+ public:
+  explicit Listener(const std::string& address, std::string authkey = "", int backlog = 128,
+                    ConnectionOptions options = {});
+  // Listener() listens on a fresh Unix socket in a private directory (mode
+  // 0700, under $TMPDIR or /tmp), both removed on close. Python: Listener().
+  Listener();
+  ~Listener();
+  Listener(Listener&&) noexcept;
+  Listener& operator=(Listener&&) noexcept;
+
+  // accept blocks for the next client and authenticates it. Handshakes run
+  // side by side (each on a thread of its own, at most kMaxHandshakes at
+  // once), so a silent or slow client never delays another's accept(): the
+  // first to finish is returned. A client that fails the handshake (wrong
+  // key, or silent past handshake_timeout) makes accept() throw
+  // mp::AuthenticationError, as Python's does; call it again for the next.
+  Connection accept();
+  // last_accepted is the address of the client accept() last returned
+  // ("ip:port", or "" for a Unix socket). Python: Listener.last_accepted.
+  const std::string& last_accepted() const { return last_accepted_; }
+  static constexpr int kMaxHandshakes = 64;
+  // address is where clients connect (the real port when 0 was asked).
+  const std::string& address() const { return address_; }
+  // fileno is readable when accept() has something to hand out (a new
+  // client or a finished handshake), for poll/select loops around accept().
+  // In a child that inherited the listener, it changes at the first
+  // accept(): ask for it again each time round such a loop.
+  int fileno() const { return ready_fd_.get(); }
+  // close stops listening and removes the socket file.
+  void close();
+  // close_socket closes only this process's listening descriptor, keeping the
+  // socket file for a copy of the listener that a child process serves
+  // (clients must not queue up on a descriptor nobody accepts from).
+  void close_socket() {
+    fd_.reset();
+    ready_fd_.reset();
+  }
+
+ private:
+  void MakeHandshakeQueue();
+
+  internal::ScopedFd fd_;
+  std::string address_;
+  std::string authkey_;
+  std::string unix_path_;  // removed on close
+  std::string private_dir_;  // made by Listener(), removed on close
+  ConnectionOptions options_;
+  std::string last_accepted_;
+  std::shared_ptr<internal::HandshakeQueue> handshakes_;  // see accept()
+  internal::ScopedFd ready_fd_;  // epoll over fd_ and the handshakes' wake-up: fileno()
+};
+
+// Client connects to a Listener's address (an mp::Listener or a Python one)
+// and authenticates with `authkey` within options.handshake_timeout.
+// Python: multiprocessing.connection.Client.
+Connection Client(const std::string& address, const std::string& authkey = "",
+                  ConnectionOptions options = {});
+
+namespace internal {
+// The authkey handshake on a fresh connection (both directions), Python's
+// (see Listener); each recv waits until `deadline` at most.
+void DeliverChallenge(Connection& conn, const std::string& authkey, const Deadline& deadline);
+void AnswerChallenge(Connection& conn, const std::string& authkey, const Deadline& deadline);
+}  // namespace internal
+
+}  // namespace mp
+
+#endif  // IPC_LISTENER_H_
