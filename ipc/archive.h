@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <vector>
 
 #include "base/errors.h"
@@ -159,6 +160,52 @@ inline void CEREAL_LOAD_FUNCTION_NAME(InputArchive& ar, bool& b) {
   ar.loadBinary(&byte, 1);
   if (byte > 1) throw DecodeError("decode: a bool of value " + std::to_string(byte));
   b = byte == 1;
+}
+
+// An enum arrives as its underlying integer. An enum that names its largest
+// value kMaxValue (Chromium's convention; kMinValue too, else 0 is the
+// least) refuses any integer outside [kMinValue, kMaxValue]: a switch over
+// it then never sees a value its enumerators do not name. Other enums take
+// any value of their underlying type (well-defined for an enum class, or any
+// enum with a fixed underlying type).
+template <class E, class = void>
+struct HasMaxValue : std::false_type {};
+template <class E>
+struct HasMaxValue<E, std::void_t<decltype(E::kMaxValue)>> : std::true_type {};
+template <class E, class = void>
+struct HasMinValue : std::false_type {};
+template <class E>
+struct HasMinValue<E, std::void_t<decltype(E::kMinValue)>> : std::true_type {};
+
+template <class E>
+std::enable_if_t<std::is_enum_v<E>> CEREAL_LOAD_MINIMAL_FUNCTION_NAME(
+    const InputArchive&, E& e, const std::underlying_type_t<E>& value) {
+  if constexpr (HasMaxValue<E>::value) {
+    using U = std::underlying_type_t<E>;
+    U least = 0;
+    if constexpr (HasMinValue<E>::value) least = static_cast<U>(E::kMinValue);
+    if (value < least || value > static_cast<U>(E::kMaxValue)) {
+      throw DecodeError("decode: " + std::to_string(+value) + " is not a value of enum " +
+                        typeid(E).name());
+    }
+  }
+  e = static_cast<E>(value);
+}
+
+// A vector of numbers loads as one block: its claimed size must be backed by
+// bytes (size times the element's size), checked before it is resized.
+template <class T, class A>
+std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>> CEREAL_LOAD_FUNCTION_NAME(
+    InputArchive& ar, std::vector<T, A>& vector) {
+  cereal::size_type size = 0;
+  ar(size);
+  if (size > ar.remaining() / sizeof(T)) {
+    throw DecodeError("decode: a vector claims " + std::to_string(size) + " elements of " +
+                      std::to_string(sizeof(T)) + " bytes but only " +
+                      std::to_string(ar.remaining()) + " bytes remain");
+  }
+  vector.resize(static_cast<size_t>(size));
+  ar.loadBinary(vector.data(), static_cast<size_t>(size) * sizeof(T));
 }
 
 template <class Archive, class T>

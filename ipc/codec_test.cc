@@ -72,6 +72,30 @@ TEST(Codec, BoolsOtherThanZeroOrOneAreRefused) {
   EXPECT_THROW(decode<std::vector<bool>>(encode(std::vector<uint8_t>{1, 7})), Error);
 }
 
+enum class Colour : uint8_t { kRed, kGreen, kBlue, kMaxValue = kBlue };
+enum class Level : int16_t { kMinValue = -2, kLow = -2, kHigh = 2, kMaxValue = kHigh };
+enum class Flags : uint32_t { kA = 1, kB = 2 };  // no kMaxValue: any uint32_t
+
+TEST(Codec, EnumsOutOfTheirRangeAreRefused) {
+  EXPECT_EQ(decode<Colour>(encode(Colour::kBlue)), Colour::kBlue);
+  EXPECT_EQ(encode(Colour::kGreen), std::string(1, '\1'));  // the underlying integer
+  EXPECT_THROW(decode<Colour>(std::string(1, '\3')), Error);
+  EXPECT_THROW(decode<std::vector<Colour>>(encode(std::vector<uint8_t>{0, 200})), Error);
+  EXPECT_EQ(decode<Level>(encode(int16_t{-2})), Level::kLow);
+  EXPECT_THROW(decode<Level>(encode(int16_t{-3})), Error);
+  EXPECT_THROW(decode<Level>(encode(int16_t{3})), Error);
+  EXPECT_EQ(static_cast<uint32_t>(decode<Flags>(encode(uint32_t{3}))), 3u);
+}
+
+TEST(Codec, NumberVectorsNeedTheBytesTheyClaim) {
+  // 100 claimed doubles, 100 bytes given: refused before 800 bytes are
+  // allocated (the claim fits the bytes, its element size does not).
+  std::string bytes = encode(uint64_t{100}) + std::string(100, 'x');
+  EXPECT_THROW(decode<std::vector<double>>(bytes), Error);
+  EXPECT_EQ(decode<std::vector<double>>(encode(std::vector<double>{1.5, 2.5})),
+            (std::vector<double>{1.5, 2.5}));
+}
+
 // A self-nesting type: deep nesting must be refused, not recurse the stack
 // away.
 struct Nest {
