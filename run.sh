@@ -1,18 +1,59 @@
 #!/usr/bin/env bash
 # The README's quick start: `./run.sh tour` runs the tour of the documented
-# examples; `./run.sh test` runs the whole test suite. Both first install what
-# is missing (Debian 12 packages, idempotent and quiet when already there).
+# examples; `./run.sh test` runs the whole test suite (with the clang build
+# and a minute of fuzzing); `./run.sh fuzz [seconds]` runs each fuzzer for
+# that long (60 s by default). All first install what is missing (Debian 12
+# packages, idempotent and quiet when already there).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(bazel-bootstrap g++ libabsl-dev libboost-dev libgtest-dev libgmock-dev
           libbenchmark-dev libgflags-dev libcereal-dev libssl-dev python3 hyperfine bc gnuplot-nox
+          # The clang build (-Wthread-safety) and the fuzzers (libFuzzer).
+          clang-14 libclang-rt-14-dev
           # The MPI pool (//pool:mpi); everything else builds without these.
           openmpi-bin libopenmpi-dev libboost-mpi-dev)
 
 usage() {
-  echo "usage: $0 tour|test [extra bazel flags...]" >&2
+  echo "usage: $0 tour|test [extra bazel flags...] | fuzz [seconds per fuzzer]" >&2
   exit 2
+}
+
+# clang builds live in an output base of their own: a different compiler
+# would otherwise make Bazel rebuild the default output base every time.
+CLANG_OUTPUT_BASE="${HOME}/.cache/bazel-mp-clang"
+bazel_clang() { bazel --output_base="$CLANG_OUTPUT_BASE" "$@"; }
+
+FUZZERS=(codec_fuzzer stream_framing_fuzzer seqpacket_framing_fuzzer handshake_fuzzer)
+
+# run_fuzzers SECONDS: builds the fuzzers with libFuzzer, ASan and UBSan and
+# runs each for SECONDS on a scratch copy of its corpus (tests/fuzz/corpus,
+# which stays as committed). Fails on any crash, leak, time-out or sanitizer
+# report; the input that did it is left in the scratch directory.
+run_fuzzers() {
+  local seconds=$1
+  # (gold warns once per ASan helper symbol when it links a fuzzer: noise.)
+  bazel_clang build --config=fuzz "${FUZZERS[@]/#///tests/fuzz:}" 2>&1 |
+    { grep -vE 'ld.gold: warning: Cannot export local symbol' || true; }
+  local bin work rc=0
+  bin=$(bazel_clang info --config=fuzz bazel-bin 2>/dev/null)/tests/fuzz
+  work=$(mktemp -d /tmp/mp-fuzz.XXXXXX)
+  for f in "${FUZZERS[@]}"; do
+    mkdir -p "$work/$f/corpus" "$work/$f/artifacts"
+    cp -r tests/fuzz/corpus/"$f"/. "$work/$f/corpus/"
+    local dict=()
+    [ -f "tests/fuzz/${f%_fuzzer}.dict" ] && dict=(-dict="$PWD/tests/fuzz/${f%_fuzzer}.dict")
+    if (cd "$work/$f" && "$bin/$f" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+          -artifact_prefix=artifacts/ -print_final_stats=1 "${dict[@]}" corpus >log 2>&1); then
+      echo "fuzz $f: ${seconds}s, $(grep -oE 'number_of_executed_units: *[0-9]+' "$work/$f/log" | grep -oE '[0-9]+$') runs, no crash"
+    else
+      echo "fuzz $f: FAILED (see $work/$f/log and $work/$f/artifacts)"
+      tail -40 "$work/$f/log"
+      rc=1
+    fi
+  done
+  [ "$rc" -eq 0 ] && rm -rf "$work"
+  return "$rc"
 }
 
 install_missing() {
@@ -64,6 +105,30 @@ run_tests() {
       tail -30 /tmp/mp-bench-smoke.log
     fi
   fi
+  # The clang build (-Wthread-safety, warnings are errors) and a minute of
+  # fuzzing, 15 s per fuzzer; the clang server is stopped after.
+  if [ "$rc" -eq 0 ]; then
+    if bazel_clang build --config=clang //... >/tmp/mp-clang-build.log 2>&1; then
+      passed=$((passed + 1))
+      echo "clang build (--config=clang, -Wthread-safety): PASSED"
+    else
+      failed=$((failed + 1))
+      rc=1
+      echo "clang build (--config=clang, -Wthread-safety): FAILED"
+      grep -E 'error|warning' /tmp/mp-clang-build.log | head -40
+    fi
+  fi
+  if [ "$rc" -eq 0 ]; then
+    if run_fuzzers 15; then
+      passed=$((passed + 1))
+      echo "fuzzing (4 fuzzers, 15 s each): PASSED"
+    else
+      failed=$((failed + 1))
+      rc=1
+      echo "fuzzing (4 fuzzers, 15 s each): FAILED"
+    fi
+  fi
+  bazel_clang shutdown >/dev/null 2>&1 || true
   echo "$passed passed, $failed failed"
   [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
 }
@@ -74,5 +139,12 @@ shift
 case "$cmd" in
   tour) install_missing; bazel run //apps:tour -- "$@" ;;
   test) install_missing; run_tests "$@" ;;
+  fuzz)
+    install_missing
+    rc=0
+    run_fuzzers "${1:-60}" || rc=$?
+    bazel_clang shutdown >/dev/null 2>&1 || true
+    exit "$rc"
+    ;;
   *) usage ;;
 esac

@@ -111,6 +111,7 @@ class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmpt
   }
   void Leave() { --depth_; }
   void loadBinary(void* data, size_t size) {
+    if (size == 0) return;  // `data` may be null (an empty vector's): no memcpy
     if (size > in_.size()) {
       throw DecodeError("decode: message truncated (wanted " + std::to_string(size) +
                         " more bytes, " + std::to_string(in_.size()) + " left)");
