@@ -20,7 +20,9 @@ using testing::ForkChild;
 using testing::WaitChild;
 
 TEST(Pipe, DuplexSendsTypedValuesBothWays) {
-  auto [a, b] = Pipe();
+  auto a_b = Pipe();  // clang 14 cannot capture structured bindings
+  auto& a = a_b.first;
+  auto& b = a_b.second;
   pid_t pid = ForkChild([&] {
     auto v = b.recv<std::vector<int>>();
     b.send(std::string("sum=") + std::to_string(v[0] + v[1]));
@@ -43,7 +45,9 @@ TEST(Pipe, SimplexHasOneReaderOneWriter) {
 
 TEST(Pipe, EightMegabyteMessagesSurvivePartialIo) {
   for (bool duplex : {true, false}) {
-    auto [r, w] = Pipe(duplex);
+    auto r_w = Pipe(duplex);  // clang 14 cannot capture structured bindings
+    auto& r = r_w.first;
+    auto& w = r_w.second;
     std::string big(8 << 20, '\0');
     for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 31);
     pid_t pid = ForkChild([&] {
@@ -68,7 +72,9 @@ TEST(Pipe, MessagesOfEverySizeAroundTheRecordsArriveWhole) {
     return m;
   };
   for (bool duplex : {true, false}) {
-    auto [r, w] = Pipe(duplex);
+    auto r_w = Pipe(duplex);  // clang 14 cannot capture structured bindings
+    auto& r = r_w.first;
+    auto& w = r_w.second;
     pid_t pid = ForkChild([&] {
       for (size_t size : sizes) w.send_bytes(message(size));
       return 0;
@@ -127,7 +133,9 @@ TEST(Pipe, EofAfterEverythingSentWasReceived) {
 }
 
 TEST(Pipe, EofWhenChildExits) {
-  auto [reader, writer] = Pipe(false);
+  auto reader_writer = Pipe(false);  // clang 14 cannot capture structured bindings
+  auto& reader = reader_writer.first;
+  auto& writer = reader_writer.second;
   pid_t pid = ForkChild([&] {
     writer.send(std::string("bye"));
     return 0;

@@ -20,14 +20,15 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <deque>
 #include <exception>
-#include <mutex>
 #include <system_error>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "base/errors.h"
 
 namespace mp {
@@ -208,18 +209,17 @@ struct HandshakeQueue {
     std::exception_ptr error;
     std::string peer;
   };
-  std::mutex mu;
-  std::condition_variable idle;  // running dropped
-  std::deque<Outcome> done;      // guarded by mu
-  int running = 0;               // guarded by mu
+  absl::Mutex mu;
+  std::deque<Outcome> done ABSL_GUARDED_BY(mu);
+  int running ABSL_GUARDED_BY(mu) = 0;
   ScopedFd wake;                 // eventfd: an outcome is in `done`
   ScopedFd cancel;               // eventfd: the listener closes; handshakes end now
   const pid_t owner = getpid();  // a forked copy of the listener makes its own
   // The handshake threads, joined once they have posted (Reap) and at the
   // latest when the listener closes (Cancel): none outlives the listener
   // (one still exiting at the end of main() races with OpenSSL's clean-up).
-  std::vector<std::thread> threads;          // guarded by mu
-  std::vector<std::thread::id> posted;       // guarded by mu: threads past Post
+  std::vector<std::thread> threads ABSL_GUARDED_BY(mu);
+  std::vector<std::thread::id> posted ABSL_GUARDED_BY(mu);  // threads past Post
 
   HandshakeQueue()
       : wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), cancel(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
@@ -234,10 +234,10 @@ struct HandshakeQueue {
     }
   }
   // Reap joins the threads that have posted their outcome (they are ending).
-  void Reap() {
+  void Reap() ABSL_LOCKS_EXCLUDED(mu) {
     std::vector<std::thread> ending;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       for (auto it = threads.begin(); it != threads.end();) {
         if (std::find(posted.begin(), posted.end(), it->get_id()) != posted.end()) {
           posted.erase(std::find(posted.begin(), posted.end(), it->get_id()));
@@ -252,27 +252,25 @@ struct HandshakeQueue {
   }
   // Post hands an outcome over; the thread touches nothing of the queue's
   // after it (so Cancel may close the descriptors once `running` is 0).
-  void Post(Outcome outcome) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      done.push_back(std::move(outcome));
-      const uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
-      --running;
-      posted.push_back(std::this_thread::get_id());
-    }
-    idle.notify_all();
+  void Post(Outcome outcome) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::MutexLock lock(&mu);
+    done.push_back(std::move(outcome));
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
+    --running;
+    posted.push_back(std::this_thread::get_id());
   }
   // Cancel ends every handshake under way and waits for their threads
   // (bounded: a cancelled handshake returns at once, a stalled half-message
   // within its deadline), then drops what was never handed out.
-  void Cancel(std::chrono::milliseconds bound) {
+  void Cancel(std::chrono::milliseconds bound) ABSL_LOCKS_EXCLUDED(mu) {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(cancel.get(), &one, sizeof one);
     std::vector<std::thread> all;
     {
-      std::unique_lock<std::mutex> lock(mu);
-      if (!idle.wait_for(lock, bound, [this] { return running == 0; })) {
+      absl::MutexLock lock(&mu);
+      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return running == 0; };
+      if (!mu.AwaitWithTimeout(absl::Condition(&idle), absl::FromChrono(bound))) {
         // A thread past its deadline: left to end on its own (it holds the
         // queue); the rest are joined.
         return;
@@ -429,7 +427,7 @@ Connection Listener::accept() {
     queue.Reap();
     bool room;
     {
-      std::lock_guard<std::mutex> lock(queue.mu);
+      absl::MutexLock lock(&queue.mu);
       if (!queue.done.empty()) {
         internal::HandshakeQueue::Outcome outcome = std::move(queue.done.front());
         queue.done.pop_front();
@@ -471,11 +469,11 @@ Connection Listener::accept() {
       return conn;
     }
     {
-      std::lock_guard<std::mutex> lock(queue.mu);
+      absl::MutexLock lock(&queue.mu);
       ++queue.running;
     }
     try {
-      std::lock_guard<std::mutex> lock(queue.mu);
+      absl::MutexLock lock(&queue.mu);
       queue.threads.emplace_back([queue = handshakes_, conn = std::move(conn), key = authkey_,
                    timeout = options_.handshake_timeout, address = PeerAddress(peer)]() mutable {
         t_handshake_cancel_fd = queue->cancel.get();
@@ -491,7 +489,7 @@ Connection Listener::accept() {
       });
     } catch (const std::system_error&) {
       // No thread to be had: this client is refused, the listener lives.
-      std::lock_guard<std::mutex> lock(queue.mu);
+      absl::MutexLock lock(&queue.mu);
       --queue.running;
     }
   }

@@ -238,7 +238,9 @@ TEST(Manager, ShutdownRemovesSocketAndProcess) {
 }
 
 TEST(Manager, ServerExitsWhenOwnerDies) {
-  auto [r, w] = Pipe();
+  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
+  auto& r = r_w.first;
+  auto& w = r_w.second;
   pid_t owner = testing::ForkChild([&] {
     Manager manager;
     w.send(static_cast<int>(manager.pid()));

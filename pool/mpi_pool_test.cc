@@ -172,7 +172,7 @@ TEST(MpiPool, InitializerAndMaxtasksperchild) {
 }
 
 TEST(MpiPool, BadSizesAndOnePoolAtATime) {
-  EXPECT_THROW(Pool(mpi::size()), ValueError);  // Only size-1 worker ranks.
+  EXPECT_THROW((Pool(mpi::size())), ValueError);  // Only size-1 worker ranks.
   EXPECT_THROW(Pool(0), ValueError);
   Pool first(1);
   EXPECT_THROW(Pool(1), ProcessError);

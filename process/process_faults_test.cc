@@ -52,7 +52,9 @@ TEST(ProcessFaults, DaemonStartedFromAShortLivedThreadLivesOn) {
 }
 
 TEST(ProcessFaults, DaemonStartedFromAThreadStillDiesWithItsParent) {
-  auto [r, w] = Pipe();
+  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
+  auto& r = r_w.first;
+  auto& w = r_w.second;
   const pid_t parent = ForkChild([&] {
     Process daemon(ProcessOptions{.daemon = true}, [] { pause(); });
     std::thread([&] { daemon.start(); }).join();

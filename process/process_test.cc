@@ -63,7 +63,9 @@ TEST(Process, TargetReturnBecomesExitCode) {
 
 TEST(Process, ClosuresAndVoidTargetsInForkMode) {
   int captured = 41;
-  auto [r, w] = Pipe();
+  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
+  auto& r = r_w.first;
+  auto& w = r_w.second;
   Process p([captured, w]() mutable { w.send(captured + 1); });
   p.start();
   EXPECT_EQ(r.recv<int>(), 42);
@@ -268,7 +270,9 @@ TEST(Process, DaemonCannotHaveChildren) {
 }
 
 TEST(Process, DaemonDiesWhenParentIsKilled) {
-  auto [r, w] = Pipe();
+  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
+  auto& r = r_w.first;
+  auto& w = r_w.second;
   pid_t parent = testing::ForkChild([&] {
     Process daemon(ProcessOptions{.daemon = true}, [] { pause(); });
     daemon.start();
@@ -283,7 +287,9 @@ TEST(Process, DaemonDiesWhenParentIsKilled) {
 }
 
 TEST(Process, NormalExitTerminatesDaemonsAndJoinsOthers) {
-  auto [r, w] = Pipe();
+  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
+  auto& r = r_w.first;
+  auto& w = r_w.second;
   pid_t parent = testing::ForkChild([&] {
     Process daemon(ProcessOptions{.daemon = true}, [] { pause(); });
     daemon.start();
@@ -396,7 +402,9 @@ TEST(Process, TypedSpawnTagAcceptsPlainFunctions) {
 }
 
 TEST(Launcher, StartsChildrenFromItsSingleThreadedHelper) {
-  auto [r, w] = Pipe();
+  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
+  auto& r = r_w.first;
+  auto& w = r_w.second;
   Launcher launcher([w](int arg) mutable {
     w.send(current_process().name());
     if (arg == 99) pause();

@@ -71,7 +71,9 @@ BENCHMARK(BM_RawSocketpairPingPong)->Arg(0)->Arg(1)->ArgName("pinned")->UseRealT
 
 void BM_PipePingPong(benchmark::State& state) {
   if (state.range(0)) bench::Pin(0);
-  auto [a, b] = mp::Pipe();
+  auto a_b = mp::Pipe();  // clang 14 cannot capture structured bindings
+  auto& a = a_b.first;
+  auto& b = a_b.second;
   mp::Process child([a, b]() mutable {
     a.close();  // The child's copy of the parent's end would keep EOF away.
     try {
@@ -125,8 +127,12 @@ BENCHMARK(BM_RawSocketpair1MiB)->UseRealTime();
 
 void BM_PipeSendBytes1MiB(benchmark::State& state) {
   const bool duplex = state.range(0) != 0;
-  auto [reader, writer] = mp::Pipe(duplex);
-  auto [ack_reader, ack_writer] = mp::Pipe(false);
+  auto reader_writer = mp::Pipe(duplex);  // clang 14 cannot capture structured bindings
+  auto& reader = reader_writer.first;
+  auto& writer = reader_writer.second;
+  auto ack_reader_ack_writer = mp::Pipe(false);  // clang 14 cannot capture structured bindings
+  auto& ack_reader = ack_reader_ack_writer.first;
+  auto& ack_writer = ack_reader_ack_writer.second;
   mp::Process child([reader, writer, ack_reader, ack_writer]() mutable {
     writer.close();  // Close the ends the child does not use, or EOF never comes.
     ack_reader.close();
