@@ -4,13 +4,19 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -26,12 +32,63 @@ namespace {
 using mp::testing::RunBinary;
 
 // A server process with its port, stopped (SIGTERM) and reaped at the end.
+// What the server's process is limited to (0: as the test's).
+struct Limits {
+  rlim_t open_files = 0;  // RLIMIT_NOFILE
+  // Run as `nobody` with at most this many processes of that user
+  // (RLIMIT_NPROC binds only unprivileged users), from a copy of the
+  // binary that user can reach.
+  rlim_t processes = 0;
+};
+
+// A copy of the server binary in a directory anyone can read (the test's
+// runfiles may be under a private home); removed at the end of the test.
+class ReachableCopy {
+ public:
+  explicit ReachableCopy(const std::string& binary) {
+    char dir[] = "/tmp/mp-echo-XXXXXX";
+    EXPECT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    chmod(dir, 0755);
+    path_ = dir_ + "/server";
+    std::ifstream in(binary, std::ios::binary);
+    std::ofstream(path_, std::ios::binary) << in.rdbuf();
+    chmod(path_.c_str(), 0755);
+  }
+  ~ReachableCopy() {
+    unlink(path_.c_str());
+    rmdir(dir_.c_str());
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string dir_, path_;
+};
+
+// How many processes run as `uid` now.
+int ProcessesOf(uid_t uid) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    struct stat st {};
+    if (std::isdigit(entry.path().filename().string()[0]) && stat(entry.path().c_str(), &st) == 0 &&
+        st.st_uid == uid) {
+      ++n;
+    }
+  }
+  return n;
+}
+
 class Server {
  public:
-  explicit Server(std::vector<std::string> args) {
+  explicit Server(std::vector<std::string> args, Limits limits = {}) {
+    std::string binary = "apps/echo_server/server";
+    if (limits.processes > 0) {
+      copy_ = std::make_unique<ReachableCopy>(binary);
+      binary = copy_->path();
+    }
     int out[2];
     EXPECT_EQ(pipe(out), 0);
-    args.insert(args.begin(), "apps/echo_server/server");
+    args.insert(args.begin(), binary);
     args.push_back("--port=0");
     args.push_back("--drain_ms=300");
     pid_ = fork();
@@ -39,6 +96,15 @@ class Server {
       dup2(out[1], 1);
       int devnull = open("/dev/null", O_WRONLY);
       dup2(devnull, 2);
+      if (limits.open_files > 0) {
+        const rlimit files{limits.open_files, limits.open_files};
+        if (setrlimit(RLIMIT_NOFILE, &files) != 0) _exit(126);
+      }
+      if (limits.processes > 0) {
+        if (setgid(65534) != 0 || setuid(65534) != 0) _exit(125);
+        const rlimit procs{limits.processes, limits.processes};
+        if (setrlimit(RLIMIT_NPROC, &procs) != 0) _exit(124);
+      }
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
@@ -72,9 +138,36 @@ class Server {
   }
 
  private:
+  std::unique_ptr<ReachableCopy> copy_;
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// CPU time (user + system) the server and its children have used so far.
+std::chrono::milliseconds CpuTime(const Server& server) {
+  std::set<pid_t> pids = server.Children();
+  pids.insert(server.pid());
+  long ticks = 0;
+  for (pid_t pid : pids) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos) continue;
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+    }
+  }
+  return std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK));
+}
+
+// Whether `fd` is answered with "ABC" for "abc" within a few seconds.
+bool Echoes(int fd) {
+  if (fd < 0 || send(fd, "abc", 3, MSG_NOSIGNAL) != 3) return false;
+  char buf[3];
+  return recv(fd, buf, 3, MSG_WAITALL) == 3 && std::string(buf, 3) == "ABC";
+}
 
 int Connect(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -156,6 +249,32 @@ TEST_P(EchoServer, SilentClientIsDroppedAfterIdleTimeoutAndBlocksNoOne) {
   close(silent);
 }
 
+TEST_P(EchoServer, ClientThatStopsReadingIsDroppedAndBlocksNoOne) {
+  Server server({"--mode=" + GetParam(), "--workers=2", "--send_timeout_ms=300"});
+  const int stalled = Connect(server.port());
+  ASSERT_GE(stalled, 0);
+  int small = 4096;
+  setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  // Send without ever reading until the server's answers fill every buffer
+  // on the way back and its send blocks; it must then drop us.
+  const std::string chunk(64 * 1024, 'x');
+  bool dropped = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!dropped && std::chrono::steady_clock::now() < deadline) {
+    const ssize_t n = send(stalled, chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) dropped = true;
+    if (n < 0 && errno == EAGAIN) {
+      pollfd p{stalled, POLLOUT, 0};
+      poll(&p, 1, 50);  // our buffer is full too: wait for room or the reset
+      if (p.revents & (POLLERR | POLLHUP)) dropped = true;
+    }
+  }
+  EXPECT_TRUE(dropped) << "a client that reads nothing is still connected after 15 s";
+  close(stalled);
+  const std::string report = Loadgen(server.port(), {"--connections=2", "--requests=20"});
+  EXPECT_EQ(Field(report, "failures"), 0) << report;
+}
+
 TEST_P(EchoServer, HalfClosedAndResetClientsDisturbNoOne) {
   Server server({"--mode=" + GetParam(), "--workers=2"});
   const int half = Connect(server.port());
@@ -222,6 +341,75 @@ TEST(EchoServerWorkers, KilledWorkerIsReplacedAndOthersKeepTheirConnections) {
   EXPECT_EQ(after.count(*before.begin()), 0u);
   const std::string again = Loadgen(server.port(), {"--connections=8", "--requests=20"});
   EXPECT_EQ(Field(again, "failures"), 0) << again;
+}
+
+// Out of descriptors (EMFILE), accepting backs off instead of spinning,
+// and serves again once descriptors are free.
+class EchoServerOutOfFiles : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EchoServerOutOfFiles, BacksOffAndRecovers) {
+  Server server({"--mode=" + GetParam(), "--workers=1", "--max_clients=200"}, Limits{.open_files = 40});
+  ASSERT_GT(server.port(), 0);
+  std::vector<int> clients;
+  for (int i = 0; i < 60; ++i) clients.push_back(Connect(server.port()));  // queued if not accepted
+  // Served clients answer; once the server is out of descriptors the rest
+  // wait in the queue. Its CPU time must then stand still.
+  ASSERT_TRUE(Echoes(clients[0]));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // reach the steady state: no event marks it
+  const auto before = CpuTime(server);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const auto used = CpuTime(server) - before;
+  EXPECT_LT(used, std::chrono::milliseconds(300)) << "the server spins while out of descriptors";
+  for (int fd : clients) close(fd);
+  // Descriptors free again: new clients are served (after the backoff, and
+  // once the queued, now closed, clients are through; one accepted at the
+  // very edge of the limit may be refused).
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    const int fresh = Connect(server.port());
+    served = Echoes(fresh);
+    close(fresh);
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(served);
+  EXPECT_EQ(kill(server.pid(), 0), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, EchoServerOutOfFiles, ::testing::Values("per-connection", "prefork-async"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& ch : name) ch = ch == '-' ? '_' : ch;
+                           return name;
+                         });
+
+// A fork that fails (RLIMIT_NPROC reached) refuses that one client; the
+// server lives and serves the next once a process is free.
+TEST(PerConnection, FailedForkRefusesOneClientAndTheServerGoesOn) {
+  const int others = ProcessesOf(65534);
+  Server server({"--mode=per-connection", "--max_clients=10"},
+                Limits{.processes = static_cast<rlim_t>(others + 3)});  // the server and 2 children
+  ASSERT_GT(server.port(), 0) << "the server did not start as nobody";
+  const int first = Connect(server.port());
+  const int second = Connect(server.port());
+  ASSERT_TRUE(Echoes(first));
+  ASSERT_TRUE(Echoes(second));
+  const int refused = Connect(server.port());
+  ASSERT_GE(refused, 0);
+  char c;
+  EXPECT_LE(recv(refused, &c, 1, 0), 0);  // closed at once (or reset), not served
+  close(refused);
+  EXPECT_EQ(kill(server.pid(), 0), 0) << "the server died of a failed fork";
+  close(first);
+  // The first child ends and frees its process; then a new client is served.
+  bool served = false;
+  for (int i = 0; i < 50 && !served; ++i) {
+    const int next = Connect(server.port());
+    served = Echoes(next);
+    close(next);
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(served);
+  close(second);
 }
 
 TEST(PerConnection, TheDocumentsServerAndClient) {

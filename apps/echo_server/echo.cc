@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -31,21 +32,21 @@ void Upper(char* data, size_t n) {
   }
 }
 
-void ServeBlocking(int fd, std::chrono::milliseconds idle) {
+void ServeBlocking(int fd, Timeouts timeouts) {
+  const timeval send_timeout{static_cast<time_t>(timeouts.send.count() / 1000),
+                             static_cast<suseconds_t>(timeouts.send.count() % 1000 * 1000)};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
   std::array<char, kBufferBytes> buf;
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(idle.count()));
-    if (ready == 0) break;  // Idle too long.
-    if (ready < 0) {
-      if (errno == EINTR) break;  // Asked to stop.
-      break;
-    }
+    const int ready = ::poll(&p, 1, static_cast<int>(timeouts.idle.count()));
+    if (ready <= 0) break;  // Idle too long, or asked to stop (EINTR).
     const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
     if (n <= 0) break;  // Closed (or half-closed: nothing more to answer), or reset.
     Upper(buf.data(), static_cast<size_t>(n));
     size_t sent = 0;
     while (sent < static_cast<size_t>(n)) {
+      // EAGAIN after the send timeout: the client stopped reading.
       const ssize_t w = ::send(fd, buf.data() + sent, static_cast<size_t>(n) - sent, MSG_NOSIGNAL);
       if (w <= 0) {
         ::close(fd);
@@ -57,37 +58,46 @@ void ServeBlocking(int fd, std::chrono::milliseconds idle) {
   ::close(fd);
 }
 
+bool AcceptBackoff::IsResourceError(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+std::chrono::milliseconds AcceptBackoff::Next() {
+  delay_ = std::clamp(delay_ * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+  return delay_;
+}
+
 namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::chrono::milliseconds idle)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), idle_(idle) {}
+  Session(tcp::socket socket, Timeouts timeouts)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), timeouts_(timeouts) {}
 
-  void Start() {
-    ArmTimer();
-    Read();
-  }
+  void Start() { Read(); }
 
  private:
-  void ArmTimer() {
-    timer_.expires_after(idle_);
+  // The timer bounds whichever wait is under way: for the client's next
+  // bytes (idle) or for it to take our answer (send).
+  void ArmTimer(std::chrono::milliseconds limit) {
+    timer_.expires_after(limit);
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (!ec) {
         boost::system::error_code ignored;
-        self->socket_.close(ignored);  // Idle too long.
+        self->socket_.close(ignored);  // Too long: idle, or not reading.
       }
     });
   }
 
   void Read() {
+    ArmTimer(timeouts_.idle);
     socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
                                                     const boost::system::error_code& ec, size_t n) {
-      if (ec) {  // Closed, reset, or closed by the idle timer.
+      if (ec) {  // Closed, reset, or closed by the timer.
         self->timer_.cancel();
         return;
       }
-      self->ArmTimer();
+      self->ArmTimer(self->timeouts_.send);
       Upper(self->buf_.data(), n);
       asio::async_write(self->socket_, asio::buffer(self->buf_.data(), n),
                         [self](const boost::system::error_code& wec, size_t) {
@@ -102,14 +112,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   tcp::socket socket_;
   asio::steady_timer timer_;
-  std::chrono::milliseconds idle_;
+  Timeouts timeouts_;
   std::array<char, kBufferBytes> buf_;
 };
 
 }  // namespace
 
-void StartAsyncSession(tcp::socket socket, std::chrono::milliseconds idle) {
-  std::make_shared<Session>(std::move(socket), idle)->Start();
+void StartAsyncSession(tcp::socket socket, Timeouts timeouts) {
+  std::make_shared<Session>(std::move(socket), timeouts)->Start();
 }
 
 }  // namespace echo
