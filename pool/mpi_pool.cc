@@ -18,6 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "base/deadline.h"
 #include "base/errors.h"
 #include "pool/mpi_pool_core.h"
 #include "pool/mpi_protocol.h"
@@ -163,7 +164,7 @@ class RankServer {
     auto done = [this, id](Outcome&& outcome) {
       outcome.id = id;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        internal::MutexLock lock(mu_);
         outbox_.push_back(std::move(outcome));
       }
       Wake();
@@ -204,7 +205,7 @@ class RankServer {
   bool Flush() {
     std::vector<Outcome> outcomes;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      internal::MutexLock lock(mu_);
       outcomes.swap(outbox_);
     }
     if (outcomes.empty()) return false;
@@ -230,8 +231,8 @@ class RankServer {
   std::unique_ptr<PoolCore> pool_;
   std::thread closer_;
   std::atomic<bool> closed_{false};
-  std::mutex mu_;
-  std::vector<Outcome> outbox_;  // guarded by mu_
+  internal::Mutex mu_;
+  std::vector<Outcome> outbox_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::pair<std::string, uint64_t>, void*> code_;
 };
 
@@ -259,10 +260,7 @@ void ShutdownJob() {
 // connections.
 void InitRank0() {
   Job& job = TheJob();
-  const std::string authkey = RandomKey();
-  Listener liveness("0.0.0.0:0", authkey);
-  const std::string& address = liveness.address();
-  Greeting greeting{internal::BuildId(), HostName() + address.substr(address.rfind(':')), authkey};
+  const Greeting greeting{internal::BuildId()};
   Broadcast(encode(greeting));
   std::vector<Hello> accepted;
   for (int i = 1; i < the_size; ++i) {
@@ -277,19 +275,41 @@ void InitRank0() {
                     hello.build_id, ", rank 0 has ", greeting.build_id,
                     "; every rank must run the same build");
   }
-  // Each accepted rank now connects to the liveness listener.
-  for (size_t i = 0; i < accepted.size(); ++i) {
-    pollfd listening{liveness.fileno(), POLLIN, 0};
-    if (::poll(&listening, 1, kConnectTimeoutMs) != 1) {
+  // The liveness listener binds only where it must: a private Unix socket
+  // when every accepted rank runs here, all interfaces (behind the
+  // handshake) only when some rank runs on another host.
+  const std::string host = HostName();
+  const bool all_here = std::all_of(accepted.begin(), accepted.end(),
+                                    [&host](const Hello& h) { return h.host == host; });
+  Liveness where{"", RandomKey()};
+  Listener liveness(all_here ? "" : "0.0.0.0:0", where.authkey);
+  where.address = all_here ? liveness.address()
+                           : host + liveness.address().substr(liveness.address().rfind(':'));
+  for (const Hello& hello : accepted) Send(hello.rank, kLiveness, encode(where));
+  // Each accepted rank now connects to the liveness listener, all within
+  // one deadline; a connection that fails the handshake or names no rank
+  // still expected is dropped, and the wait goes on.
+  const internal::Deadline deadline =
+      internal::DeadlineAfter(std::chrono::milliseconds(kConnectTimeoutMs));
+  while (job.workers.size() < accepted.size()) {
+    if (!internal::WaitReadable(liveness.fileno(), deadline)) {
       throw ProcessError("mp::mpi::init: worker ranks did not connect to rank 0 at " +
-                         greeting.liveness_address + " within 60 s (is rank 0's host name " +
+                         where.address + " within 60 s (is rank 0's host name " +
                          "resolvable from the other hosts?)");
     }
-    auto conn = std::make_unique<Connection>(liveness.accept());
-    const int rank = conn->recv<int>();
+    std::unique_ptr<Connection> conn;
+    int rank = -1;
+    try {
+      conn = std::make_unique<Connection>(liveness.accept());
+      if (conn->poll_until(deadline)) rank = conn->recv<int>();
+    } catch (const Error&) {
+      continue;  // wrong key, silent, or garbage: not one of ours
+    }
     auto it = std::find_if(accepted.begin(), accepted.end(),
                            [rank](const Hello& h) { return h.rank == rank; });
-    if (it == accepted.end()) throw ProcessError("mp::mpi::init: unexpected liveness connection");
+    const bool known = std::any_of(job.workers.begin(), job.workers.end(),
+                                   [rank](const WorkerRank& w) { return w.rank == rank; });
+    if (it == accepted.end() || known) continue;
     job.workers.push_back(WorkerRank{rank, it->host, it->pid, std::move(conn), true});
   }
   std::sort(job.workers.begin(), job.workers.end(),
@@ -316,7 +336,8 @@ bool RunWorkerRank() {
     }
   }
   // Held open until this process ends: rank 0 learns of our death by its EOF.
-  Connection liveness = Client(greeting.liveness_address, greeting.authkey);
+  const auto where = decode<Liveness>(Receive(0, kLiveness).bytes);
+  Connection liveness = Client(where.address, where.authkey);
   liveness.send(the_rank);
   return RankServer(liveness.fileno()).Serve();
 }

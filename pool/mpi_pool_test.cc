@@ -5,14 +5,18 @@
 // - RankDeath.*: needs `mpirun --enable-recovery`; a task kills its whole rank.
 // - Refusal.*: ranks 1.. run another build of this test (MPMD launch).
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <numeric>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -61,6 +65,37 @@ TEST(MpiPool, RunsUnderMpirunWithWorkerRanks) {
   ASSERT_GE(mpi::size(), 3) << "run with mpirun -np 3";
   Pool pool;  // The default under mpirun is the MPI pool, all worker ranks.
   EXPECT_EQ(pool.processes(), mpi::size() - 1);
+}
+
+// Every rank runs on this host: rank 0's liveness listener was a private
+// Unix socket (mp-XXXXXX/listener, which the accepted connections still
+// name), not a TCP port open to the network.
+// (Open MPI's own TCP listeners are there either way, so the test looks
+// for ours among the Unix sockets of this process.)
+TEST(MpiPool, LivenessListenerIsAPrivateUnixSocket) {
+  std::set<std::string> sockets;  // inodes of our socket descriptors
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) sockets.insert(target.substr(8, target.size() - 9));
+  }
+  std::ifstream in("/proc/net/unix");
+  std::string line;
+  std::getline(in, line);  // the header
+  std::string found;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string num, refs, protocol, flags, type, state, inode, path;
+    fields >> num >> refs >> protocol >> flags >> type >> state >> inode >> path;
+    if (sockets.count(inode) && path.find("/mp-") != std::string::npos &&
+        path.size() > 9 && path.compare(path.size() - 9, 9, "/listener") == 0) {
+      found = path;
+    }
+  }
+  EXPECT_FALSE(found.empty()) << "rank 0's liveness connections are not on a Unix socket";
+  // The listener is gone once init has its connections, its directory too.
+  struct stat st {};
+  EXPECT_NE(stat(found.substr(0, found.rfind('/')).c_str(), &st), 0) << found << " is left behind";
 }
 
 TEST(MpiPool, ApplyAndApplyAsync) {

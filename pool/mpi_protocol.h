@@ -30,6 +30,7 @@ enum Tag : int {
   kClose,       // finish the queued tasks, then end the worker
   kTerminate,   // end the worker now
   kShutdown,    // leave the serving loop (the program is exiting)
+  kLiveness,    // Liveness, once, to each rank mp::mpi::init accepted
   // worker rank -> rank 0
   kHello,       // Hello, once, from mp::mpi::init
   kOutcomes,    // std::vector<Outcome>
@@ -39,11 +40,21 @@ enum Tag : int {
 // Rank 0's greeting, broadcast by mp::mpi::init.
 struct Greeting {
   std::string build_id;
-  std::string liveness_address;  // host:port of rank 0's liveness listener
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(build_id);
+  }
+};
+
+// Where an accepted worker rank connects to tell rank 0 it lives: a Unix
+// socket when every rank runs on rank 0's host, else rank 0's host name and
+// a TCP port; either way behind the authkey handshake.
+struct Liveness {
+  std::string address;
   std::string authkey;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(build_id, liveness_address, authkey);
+    ar(address, authkey);
   }
 };
 
