@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/asio/connect.hpp>
@@ -20,6 +21,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <deque>
 #include <exception>
 #include <system_error>
@@ -27,9 +29,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "base/errors.h"
+#include "base/mutex.h"
 
 namespace mp {
 namespace {
@@ -209,7 +210,8 @@ struct HandshakeQueue {
     std::exception_ptr error;
     std::string peer;
   };
-  absl::Mutex mu;
+  internal::Mutex mu;
+  std::condition_variable idle;  // running dropped
   std::deque<Outcome> done ABSL_GUARDED_BY(mu);
   int running ABSL_GUARDED_BY(mu) = 0;
   ScopedFd wake;                 // eventfd: an outcome is in `done`
@@ -237,7 +239,7 @@ struct HandshakeQueue {
   void Reap() ABSL_LOCKS_EXCLUDED(mu) {
     std::vector<std::thread> ending;
     {
-      absl::MutexLock lock(&mu);
+      internal::MutexLock lock(mu);
       for (auto it = threads.begin(); it != threads.end();) {
         if (std::find(posted.begin(), posted.end(), it->get_id()) != posted.end()) {
           posted.erase(std::find(posted.begin(), posted.end(), it->get_id()));
@@ -253,12 +255,15 @@ struct HandshakeQueue {
   // Post hands an outcome over; the thread touches nothing of the queue's
   // after it (so Cancel may close the descriptors once `running` is 0).
   void Post(Outcome outcome) ABSL_LOCKS_EXCLUDED(mu) {
-    absl::MutexLock lock(&mu);
-    done.push_back(std::move(outcome));
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
-    --running;
-    posted.push_back(std::this_thread::get_id());
+    {
+      internal::MutexLock lock(mu);
+      done.push_back(std::move(outcome));
+      const uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(wake.get(), &one, sizeof one);
+      --running;
+      posted.push_back(std::this_thread::get_id());
+    }
+    idle.notify_all();
   }
   // Cancel ends every handshake under way and waits for their threads
   // (bounded: a cancelled handshake returns at once, a stalled half-message
@@ -268,9 +273,8 @@ struct HandshakeQueue {
     [[maybe_unused]] ssize_t n = ::write(cancel.get(), &one, sizeof one);
     std::vector<std::thread> all;
     {
-      absl::MutexLock lock(&mu);
-      auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return running == 0; };
-      if (!mu.AwaitWithTimeout(absl::Condition(&idle), absl::FromChrono(bound))) {
+      internal::MutexLock lock(mu);
+      if (!lock.WaitFor(idle, bound, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return running == 0; })) {
         // A thread past its deadline: left to end on its own (it holds the
         // queue); the rest are joined.
         return;
@@ -309,9 +313,29 @@ std::string PeerAddress(const sockaddr_storage& addr) {
 
 }  // namespace
 
-Listener::Listener(const std::string& address, std::string authkey, int backlog,
+namespace {
+
+// A fresh private directory (0700) for a Listener() socket: under $TMPDIR,
+// or /tmp when $TMPDIR is so long that the socket's path would not fit a
+// sockaddr_un (108 bytes; Bazel's test TMPDIR, for one, is longer).
+std::string MakePrivateDir() {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  if (base.size() + sizeof("/mp-XXXXXX/listener") > sizeof(sockaddr_un::sun_path)) base = "/tmp";
+  std::string pattern = base + "/mp-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr) throw_errno("Listener: mkdtemp");
+  return pattern;  // mkdtemp makes it 0700
+}
+
+}  // namespace
+
+Listener::Listener(const std::string& requested, std::string authkey, int backlog,
                    ConnectionOptions options)
     : authkey_(std::move(authkey)), options_(options) {
+  // No address: a fresh Unix socket in a private directory (Python's
+  // Listener(address=None)).
+  if (requested.empty()) private_dir_ = MakePrivateDir();
+  const std::string address = requested.empty() ? private_dir_ + "/listener" : requested;
   asio::io_context io;
   try {
     if (IsTcpAddress(address)) {
@@ -338,6 +362,7 @@ Listener::Listener(const std::string& address, std::string authkey, int backlog,
       fd_.reset(acceptor.release());
     }
   } catch (const boost::system::system_error& e) {
+    if (!private_dir_.empty()) ::rmdir(private_dir_.c_str());  // no destructor runs
     throw Error("Listener(" + address + "): " + e.what());
   }
   fcntl(fd_.get(), F_SETFD, FD_CLOEXEC);
@@ -356,21 +381,8 @@ void Listener::MakeHandshakeQueue() {
   }
 }
 
-namespace {
 
-// A fresh private directory (0700) for a Listener() socket.
-std::string MakePrivateDir() {
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/mp-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr) throw_errno("Listener: mkdtemp");
-  return pattern;  // mkdtemp makes it 0700
-}
-
-}  // namespace
-
-Listener::Listener() : Listener(MakePrivateDir() + "/listener") {
-  private_dir_ = unix_path_.substr(0, unix_path_.rfind('/'));
-}
+Listener::Listener() : Listener("") {}
 
 Listener::~Listener() { close(); }
 
@@ -427,7 +439,7 @@ Connection Listener::accept() {
     queue.Reap();
     bool room;
     {
-      absl::MutexLock lock(&queue.mu);
+      internal::MutexLock lock(queue.mu);
       if (!queue.done.empty()) {
         internal::HandshakeQueue::Outcome outcome = std::move(queue.done.front());
         queue.done.pop_front();
@@ -469,11 +481,11 @@ Connection Listener::accept() {
       return conn;
     }
     {
-      absl::MutexLock lock(&queue.mu);
+      internal::MutexLock lock(queue.mu);
       ++queue.running;
     }
     try {
-      absl::MutexLock lock(&queue.mu);
+      internal::MutexLock lock(queue.mu);
       queue.threads.emplace_back([queue = handshakes_, conn = std::move(conn), key = authkey_,
                    timeout = options_.handshake_timeout, address = PeerAddress(peer)]() mutable {
         t_handshake_cancel_fd = queue->cancel.get();
@@ -489,7 +501,7 @@ Connection Listener::accept() {
       });
     } catch (const std::system_error&) {
       // No thread to be had: this client is refused, the listener lives.
-      absl::MutexLock lock(&queue.mu);
+      internal::MutexLock lock(queue.mu);
       --queue.running;
     }
   }

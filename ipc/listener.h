@@ -47,8 +47,10 @@ class Listener {
  public:
   explicit Listener(const std::string& address, std::string authkey = "", int backlog = 128,
                     ConnectionOptions options = {});
-  // Listener() listens on a fresh Unix socket in a private directory (mode
-  // 0700, under $TMPDIR or /tmp), both removed on close. Python: Listener().
+  // Listener() (or an empty address) listens on a fresh Unix socket in a
+  // private directory (mode 0700, under $TMPDIR, or /tmp if $TMPDIR is too
+  // long for a socket path), both removed on close. Python: Listener(),
+  // Listener(authkey=...).
   Listener();
   ~Listener();
   Listener(Listener&&) noexcept;

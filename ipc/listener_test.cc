@@ -306,6 +306,23 @@ TEST(ConnectionPassing, ListenerWithoutAnAddressUsesAPrivateDirectory) {
   EXPECT_NE(stat(dir.c_str(), &st), 0) << dir << " is left behind";
 }
 
+TEST(ConnectionPassing, AnEmptyAddressWithAKeyIsAPrivateSocketToo) {
+  std::string dir;
+  {
+    Listener listener("", "key");
+    const std::string address = listener.address();
+    dir = address.substr(0, address.rfind('/'));
+    std::thread bad([&] { EXPECT_THROW(Client(address, "wrong"), AuthenticationError); });
+    EXPECT_THROW(listener.accept(), AuthenticationError);
+    bad.join();
+    std::thread good([&] { Client(address, "key").send_bytes("hi"); });
+    EXPECT_EQ(listener.accept().recv_bytes(), "hi");
+    good.join();
+  }
+  struct stat st {};
+  EXPECT_NE(stat(dir.c_str(), &st), 0) << dir << " is left behind";
+}
+
 // ---- Python interoperability (the machine's python3) ----
 
 // RunPython runs `script` with python3 and returns its exit code and what it

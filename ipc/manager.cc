@@ -8,7 +8,9 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/escaping.h"
+#include "base/mutex.h"
 #include "base/pidfd.h"
 #include "ipc/byte_queue.h"
 #include "ipc/fd_passing.h"
@@ -66,8 +68,9 @@ namespace {
 // The attached queues of this process, by "address#id"; nullptr marks a
 // queue that cannot be attached (remote manager). Forked children inherit
 // the mappings and pidfds, which stay valid.
-std::mutex g_local_mu;
-std::map<std::string, std::shared_ptr<LocalQueue>>* g_local = new std::map<std::string, std::shared_ptr<LocalQueue>>;
+ABSL_CONST_INIT Mutex g_local_mu;
+std::map<std::string, std::shared_ptr<LocalQueue>>* const g_local ABSL_PT_GUARDED_BY(g_local_mu) =
+    new std::map<std::string, std::shared_ptr<LocalQueue>>;
 
 bool IsUnixAddress(const std::string& address) {
   return address.find('/') != std::string::npos || address.rfind(':') == std::string::npos;
@@ -121,12 +124,12 @@ bool WaitInSlices(LocalQueue& q, const Deadline& deadline, Attempt attempt) {
 std::shared_ptr<LocalQueue> LocalQueueFor(const ObjectRef& ref) {
   const std::string key = ref.address + "#" + std::to_string(ref.id);
   {
-    std::lock_guard<std::mutex> lock(g_local_mu);
+    MutexLock lock(g_local_mu);
     auto it = g_local->find(key);
     if (it != g_local->end()) return it->second;
   }
   auto local = Attach(ref);
-  std::lock_guard<std::mutex> lock(g_local_mu);
+  MutexLock lock(g_local_mu);
   return g_local->emplace(key, std::move(local)).first->second;
 }
 

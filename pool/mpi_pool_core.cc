@@ -48,7 +48,7 @@ MpiPoolCore::MpiPoolCore(const PoolOptions& options) {
   start_.maxtasksperchild = options.maxtasksperchild;
   Job& job = TheJob();
   {
-    std::lock_guard<std::mutex> lock(job.mu);
+    MutexLock lock(job.mu);
     if (!job.refusal.empty()) throw ProcessError("Pool: " + job.refusal);
     if (job.pool_running) {
       throw ProcessError("Pool: another MPI pool is running; close and join it first");
@@ -74,7 +74,7 @@ MpiPoolCore::MpiPoolCore(const PoolOptions& options) {
   }
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) {
-    std::lock_guard<std::mutex> lock(job.mu);
+    MutexLock lock(job.mu);
     job.pool_running = false;
     throw_errno("eventfd");
   }
@@ -90,7 +90,7 @@ MpiPoolCore::~MpiPoolCore() {
 
 void MpiPoolCore::Submit(TaskEntry entry, void* function, std::string args, Done done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kRun) throw ValueError("Pool not running");
     const uint64_t id = next_id_++;
     pending_.emplace(id, std::move(done));
@@ -102,7 +102,7 @@ void MpiPoolCore::Submit(TaskEntry entry, void* function, std::string args, Done
 
 void MpiPoolCore::Close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kRun) return;
     state_ = State::kClose;
   }
@@ -112,7 +112,7 @@ void MpiPoolCore::Close() {
 
 void MpiPoolCore::Terminate() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     state_ = State::kTerminate;
   }
   const uint64_t one = 1;
@@ -121,14 +121,14 @@ void MpiPoolCore::Terminate() {
 
 void MpiPoolCore::Join() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ == State::kRun) throw ProcessError("Pool.join: call close() or terminate() first");
     if (joined_) return;
     joined_ = true;
   }
   dispatcher_.join();
   {
-    std::lock_guard<std::mutex> lock(TheJob().mu);
+    MutexLock lock(TheJob().mu);
     TheJob().pool_running = false;  // The ranks are free for the next pool.
   }
   // The dispatcher settled every task; anything left never reached a rank.
@@ -147,7 +147,7 @@ void MpiPoolCore::Run() {
     State state;
     bool queue_empty;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       state = state_;
       queue_empty = queue_.empty();
     }
@@ -240,7 +240,7 @@ bool MpiPoolCore::DispatchTasks() {
       std::vector<WireTask> wire;
       std::vector<Queued> taken;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         const size_t n = std::min({batch, 2 * batch - rank.in_flight.size(), queue_.size()});
         for (size_t i = 0; i < n; ++i) {
           taken.push_back(std::move(queue_.front()));
@@ -317,7 +317,7 @@ bool MpiPoolCore::CheckLiveness() {
 
 void MpiPoolCore::RankLost(RankState& rank) {
   {
-    std::lock_guard<std::mutex> lock(TheJob().mu);
+    MutexLock lock(TheJob().mu);
     rank.worker->alive = false;
   }
   const std::string why = Describe(*rank.worker) + " died while running the task";
@@ -361,7 +361,7 @@ void MpiPoolCore::FailQueued(OutcomeKind kind, const std::string& message, bool 
   std::deque<Queued> queued;
   absl::flat_hash_map<uint64_t, Done> left;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     queued.swap(queue_);
     for (const Queued& task : queued) {
       auto it = pending_.find(task.id);
@@ -386,7 +386,7 @@ void MpiPoolCore::FailQueued(OutcomeKind kind, const std::string& message, bool 
 void MpiPoolCore::Finish(Outcome&& outcome) {
   Done done;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = pending_.find(outcome.id);
     if (it == pending_.end()) return;  // Already failed (its rank died, or terminate).
     done = std::move(it->second);

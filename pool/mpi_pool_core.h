@@ -22,7 +22,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "base/mutex.h"
 #include "ipc/connection.h"
 #include "pool/mpi_protocol.h"
 #include "pool/pool_backend.h"
@@ -40,11 +42,13 @@ struct WorkerRank {
 
 // Rank 0's knowledge of the job, filled by mp::mpi::init.
 struct Job {
-  std::mutex mu;
-  std::vector<WorkerRank> workers;  // guarded by mu (alive); the rest is set by init
+  Mutex mu;
+  // `alive` of each is guarded by mu; the rest is set by init, before any
+  // pool thread runs (so the vector itself is not annotated).
+  std::vector<WorkerRank> workers;
   std::string refusal;              // why no MPI pool may run, or ""
   std::vector<int> refused_ranks;   // ranks that run nothing (different binary)
-  bool pool_running = false;        // guarded by mu
+  bool pool_running ABSL_GUARDED_BY(mu) = false;
 };
 Job& TheJob();
 
@@ -107,12 +111,12 @@ class MpiPoolCore final : public PoolBackend {
   std::vector<RankState> ranks_;  // dispatcher thread only (after construction)
   int wake_fd_ = -1;              // eventfd: a task was queued, or close/terminate
 
-  std::mutex mu_;
-  State state_ = State::kRun;                        // guarded by mu_
-  std::deque<Queued> queue_;                         // guarded by mu_
-  absl::flat_hash_map<uint64_t, Done> pending_;      // guarded by mu_
-  uint64_t next_id_ = 1;                             // guarded by mu_
-  bool joined_ = false;                              // guarded by mu_
+  Mutex mu_;
+  State state_ ABSL_GUARDED_BY(mu_) = State::kRun;
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Done> pending_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  bool joined_ ABSL_GUARDED_BY(mu_) = false;
 
   // Dispatcher thread only.
   absl::flat_hash_map<const void*, CodeRef> names_;

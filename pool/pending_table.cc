@@ -22,7 +22,7 @@ void PendingTable::Add(uint64_t id, Done done) {
     slot.id.store(id, std::memory_order_release);  // publishes `done`
     return;
   }
-  std::lock_guard<std::mutex> lock(overflow_mu_);
+  MutexLock lock(overflow_mu_);
   overflow_.emplace(id, std::move(done));
 }
 
@@ -35,7 +35,7 @@ PendingTable::Done PendingTable::Take(uint64_t id) {
   }
   // Not in its slot: in the overflow map, or taken already. (An entry never
   // moves between the two, so there is no moment when it is in neither.)
-  std::lock_guard<std::mutex> lock(overflow_mu_);
+  MutexLock lock(overflow_mu_);
   auto it = overflow_.find(id);
   if (it == overflow_.end()) return nullptr;
   Done done = std::move(it->second);
@@ -57,7 +57,7 @@ std::vector<std::pair<uint64_t, PendingTable::Done>> PendingTable::TakeAll() {
     }
     all.emplace_back(id, Empty(slot));
   }
-  std::lock_guard<std::mutex> lock(overflow_mu_);
+  MutexLock lock(overflow_mu_);
   for (auto& [id, done] : overflow_) all.emplace_back(id, std::move(done));
   overflow_.clear();
   return all;

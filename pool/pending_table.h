@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "base/mutex.h"
 #include "pool/pool_backend.h"
 
 namespace mp::internal {
@@ -69,8 +70,8 @@ class PendingTable {
   static Done Empty(Slot& slot);
 
   std::unique_ptr<Slot[]> slots_;
-  std::mutex overflow_mu_;
-  absl::flat_hash_map<uint64_t, Done> overflow_;  // guarded by overflow_mu_
+  Mutex overflow_mu_;
+  absl::flat_hash_map<uint64_t, Done> overflow_ ABSL_GUARDED_BY(overflow_mu_);
 };
 
 }  // namespace mp::internal

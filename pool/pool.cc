@@ -67,8 +67,8 @@ namespace {
 
 struct BackendRegistry {
   ForkSafeMutex mu;  // a child forked while another thread holds it finds it free
-  std::map<std::string, PoolBackendFactory> factories;  // guarded by mu
-  std::string default_name;                             // guarded by mu
+  std::map<std::string, PoolBackendFactory> factories ABSL_GUARDED_BY(mu);
+  std::string default_name ABSL_GUARDED_BY(mu);
 };
 
 BackendRegistry& Backends() {
@@ -85,23 +85,26 @@ BackendRegistry& Backends() {
 }  // namespace
 
 void RegisterPoolBackend(const std::string& name, PoolBackendFactory factory) {
-  std::lock_guard<ForkSafeMutex> lock(Backends().mu);
-  Backends().factories[name] = std::move(factory);
+  BackendRegistry& backends = Backends();
+  ForkSafeLock lock(backends.mu);
+  backends.factories[name] = std::move(factory);
 }
 
 void SetDefaultPoolBackend(const std::string& name) {
-  std::lock_guard<ForkSafeMutex> lock(Backends().mu);
-  Backends().default_name = name;
+  BackendRegistry& backends = Backends();
+  ForkSafeLock lock(backends.mu);
+  backends.default_name = name;
 }
 
 std::unique_ptr<PoolBackend> MakePoolBackend(PoolOptions options) {
   PoolBackendFactory factory;
   {
-    std::lock_guard<ForkSafeMutex> lock(Backends().mu);
+    BackendRegistry& backends = Backends();
+    ForkSafeLock lock(backends.mu);
     const std::string& name =
-        options.start_method.empty() ? Backends().default_name : options.start_method;
-    auto it = Backends().factories.find(name);
-    if (it != Backends().factories.end()) {
+        options.start_method.empty() ? backends.default_name : options.start_method;
+    auto it = backends.factories.find(name);
+    if (it != backends.factories.end()) {
       factory = it->second;
     } else if (name == "mpi") {
       throw ProcessError(

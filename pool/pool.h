@@ -74,6 +74,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
 #include "pool/async_result.h"
 #include "pool/pool_backend.h"
 #include "pool/task.h"
@@ -118,7 +120,7 @@ class IMapState {
 
   void Deliver(size_t first_index, std::vector<R> values, std::exception_ptr error, size_t count) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (error) {
         for (size_t i = 0; i < count; ++i) Add(first_index + i, std::nullopt, error);
       } else {
@@ -131,12 +133,14 @@ class IMapState {
   // Next returns the next result (in order, or as it came), rethrowing a
   // failed task's error; nullopt when every result was taken.
   std::optional<R> Next(const Deadline& deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (taken_ == total_) return std::nullopt;
-    auto available = [this] { return ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty(); };
+    auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty();
+    };
     if (!deadline) {
-      cv_.wait(lock, available);
-    } else if (!cv_.wait_until(lock, *deadline, available)) {
+      lock.Wait(cv_, available);
+    } else if (!lock.WaitUntil(cv_, *deadline, available)) {
       throw TimeoutError("imap: next result not ready in time");
     }
     const size_t index = ordered_ ? taken_ : arrival_.front();
@@ -150,18 +154,19 @@ class IMapState {
   size_t total() const { return total_; }
 
  private:
-  void Add(size_t index, std::optional<R> value, std::exception_ptr error) {
+  void Add(size_t index, std::optional<R> value, std::exception_ptr error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ready_.emplace(index, std::make_pair(std::move(value), std::move(error)));
     arrival_.push_back(index);
   }
 
-  std::mutex mu_;  // std::mutex: see ResultState.
+  Mutex mu_;
   std::condition_variable cv_;
   const size_t total_;
   const bool ordered_;
-  size_t taken_ = 0;  // guarded by mu_
-  std::map<size_t, std::pair<std::optional<R>, std::exception_ptr>> ready_;  // guarded by mu_
-  std::deque<size_t> arrival_;  // guarded by mu_
+  size_t taken_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<size_t, std::pair<std::optional<R>, std::exception_ptr>> ready_ ABSL_GUARDED_BY(mu_);
+  std::deque<size_t> arrival_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal
@@ -411,13 +416,13 @@ class Pool {
     }
     // Chunks complete in any order; the last one to arrive completes the map.
     struct Gather {
-      std::mutex mu;
-      size_t left;
-      std::vector<internal::Stored<R>> values;
-      bool failed = false;
+      explicit Gather(size_t chunks) : left(chunks) {}
+      internal::Mutex mu;
+      size_t left ABSL_GUARDED_BY(mu);
+      std::vector<internal::Stored<R>> values;  // chunks write disjoint parts
+      bool failed ABSL_GUARDED_BY(mu) = false;
     };
-    auto gather = std::make_shared<Gather>();
-    gather->left = (all.size() + chunksize - 1) / chunksize;
+    auto gather = std::make_shared<Gather>((all.size() + chunksize - 1) / chunksize);
     if constexpr (!std::is_void_v<R>) gather->values.resize(all.size());
     SubmitChunks<kStar>(+func, all, chunksize,
                         [state, gather](size_t first, size_t count, internal::Outcome&& outcome) {
@@ -428,7 +433,7 @@ class Pool {
                             try {
                               if constexpr (std::is_same_v<R, bool>) {  // vector<bool>: no span
                                 auto chunk = decode<std::vector<R>>(outcome.payload);
-                                std::lock_guard<std::mutex> lock(gather->mu);
+                                internal::MutexLock lock(gather->mu);
                                 std::copy(chunk.begin(), chunk.end(), gather->values.begin() + first);
                               } else {
                                 // Chunks fill disjoint parts of `values`, sized
@@ -442,7 +447,7 @@ class Pool {
                           }
                           bool last;
                           {
-                            std::lock_guard<std::mutex> lock(gather->mu);
+                            internal::MutexLock lock(gather->mu);
                             last = --gather->left == 0;
                             if (error && gather->failed) return;
                             gather->failed |= error != nullptr;

@@ -101,7 +101,7 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw_errno("eventfd");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     workers_.resize(static_cast<size_t>(processes_));
     retry_.resize(static_cast<size_t>(processes_));
     // The launcher is forked now, before this pool starts any thread. A
@@ -213,7 +213,7 @@ bool PoolCore::StartWorkerLocked(size_t slot) {
 void PoolCore::StartDueWorkers() {
   bool broke = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const auto now = Clock::now();
     for (size_t slot = 0; slot < workers_.size(); ++slot) {
       if (!retry_[slot] || *retry_[slot] > now) continue;
@@ -262,7 +262,7 @@ bool PoolCore::Enqueue(std::string_view item, bool behind_overflow) {
     // A pool thread (a callback that submits) must not wait for room that
     // only its own progress can make; stop messages keep behind the tasks
     // that wait there. The outcome thread moves them to the ring in order.
-    std::lock_guard<std::mutex> lock(overflow_mu_);
+    MutexLock lock(overflow_mu_);
     if (overflow_.empty() && tasks_.Put(item, Clock::now())) return true;
     overflow_.emplace_back(item);
     overflow_nonempty_.store(true);
@@ -275,7 +275,7 @@ bool PoolCore::Enqueue(std::string_view item, bool behind_overflow) {
 }
 
 void PoolCore::FlushOverflow() {
-  std::lock_guard<std::mutex> lock(overflow_mu_);
+  MutexLock lock(overflow_mu_);
   while (!overflow_.empty() && tasks_.Put(overflow_.front(), Clock::now())) overflow_.pop_front();
   overflow_nonempty_.store(!overflow_.empty());
 }
@@ -353,7 +353,7 @@ void PoolCore::MonitorLoop() {
     std::vector<size_t> ended;
     Deadline next_timer;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (kill_at_ && !killed_ && Clock::now() >= *kill_at_) {
         // terminate(): what SIGTERM did not end in the grace period.
         for (auto& worker : workers_) {
@@ -404,7 +404,7 @@ void PoolCore::MonitorLoop() {
 void PoolCore::HandleWorkerEnd(size_t slot) {
   std::unique_ptr<Process> worker;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     worker = std::move(workers_[slot]);
   }
   if (!worker) return;
@@ -421,7 +421,7 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
   }
   bool broke = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     const State state = state_.load();
     if (code == kInitFailedExit) {
       ++init_failures_;
@@ -466,7 +466,7 @@ void PoolCore::FailPendingOfBrokenPool() {
 
 void PoolCore::Close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_.load() != State::kRun) return;
     state_.store(State::kClose);
   }
@@ -481,7 +481,7 @@ void PoolCore::Close() {
 }
 
 void PoolCore::Terminate() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (state_.load() == State::kTerminate) return;
   state_.store(State::kTerminate);
   for (auto& worker : workers_) {
@@ -494,9 +494,9 @@ void PoolCore::Terminate() {
 
 void PoolCore::Join() {
   if (OnPoolThread()) throw ProcessError("Pool.join: cannot join a pool from its own callback");
-  std::lock_guard<std::mutex> join_lock(join_mu_);
+  MutexLock join_lock(join_mu_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_.load() == State::kRun) {
       throw ProcessError("Pool.join: call close() or terminate() first");
     }
@@ -510,7 +510,7 @@ void PoolCore::Join() {
   if (outcome_thread_.joinable()) outcome_thread_.join();
   WaitForSubmitters();
   {
-    std::lock_guard<std::mutex> lock(overflow_mu_);
+    MutexLock lock(overflow_mu_);
     overflow_.clear();  // Their tasks are pending, failed below.
     overflow_nonempty_.store(false);
   }
@@ -519,7 +519,7 @@ void PoolCore::Join() {
   } else {
     FailAllPending(OutcomeKind::kTerminated, "the pool was terminated before the task completed");
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   launcher_.reset();
 }
 

@@ -37,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "ipc/byte_queue.h"
 #include "pool/pending_table.h"
 #include "pool/pool_backend.h"
@@ -74,10 +75,10 @@ class PoolCore : public PoolBackend {
   class SubmitterScope;
 
   int WorkerMain(int slot);
-  void StartLauncher();
+  void StartLauncher() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // StartWorker (under mu_) starts the worker of `slot`, or schedules a
   // retry; false when it could not.
-  bool StartWorkerLocked(size_t slot);
+  bool StartWorkerLocked(size_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartDueWorkers();
   void OutcomeLoop();
   void MonitorLoop();
@@ -93,7 +94,7 @@ class PoolCore : public PoolBackend {
   void WaitForSubmitters();
   // BreakLocked (under mu_) marks the pool broken and kills its workers; the
   // caller then calls FailPendingOfBrokenPool, without mu_.
-  void BreakLocked(std::string why);
+  void BreakLocked(std::string why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailPendingOfBrokenPool();
   void FailAllPending(OutcomeKind kind, const std::string& message);
   bool OnPoolThread() const;
@@ -110,7 +111,7 @@ class PoolCore : public PoolBackend {
   RawArray<uint64_t> claims_;  // per slot: the id of the task being run, or 0
   RawArray<char> init_errors_;  // per slot: why its initializer failed
 
-  std::unique_ptr<Launcher> launcher_;  // guarded by mu_ once the threads run
+  std::unique_ptr<Launcher> launcher_ ABSL_GUARDED_BY(mu_);  // once the threads run
   std::atomic<uint64_t> next_id_{1};
 
   // The gate: Submit counts itself in, then reads state_; Close, Terminate
@@ -121,26 +122,25 @@ class PoolCore : public PoolBackend {
   std::atomic<State> state_{State::kRun};  // written under mu_
   std::atomic<bool> broken_{false};        // written under mu_, before state_
 
-  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
-  // ThreadSanitizer, which then cannot see absl::Mutex's synchronization.
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Process>> workers_;         // guarded by mu_
-  std::vector<std::optional<Clock::time_point>> retry_;  // guarded by mu_: slots to (re)start
-  int start_failures_ = 0;        // guarded by mu_: in a row
-  int init_failures_ = 0;         // guarded by mu_: in a row
-  std::string last_start_error_;  // guarded by mu_
+  // (base/mutex.h: why a std::mutex rather than an absl::Mutex.)
+  Mutex mu_;
+  std::vector<std::unique_ptr<Process>> workers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::optional<Clock::time_point>> retry_ ABSL_GUARDED_BY(mu_);  // slots to (re)start
+  int start_failures_ ABSL_GUARDED_BY(mu_) = 0;  // in a row
+  int init_failures_ ABSL_GUARDED_BY(mu_) = 0;  // in a row
+  std::string last_start_error_ ABSL_GUARDED_BY(mu_);
   // Written once, under mu_, before broken_ turns true; read without a lock
   // by whoever has seen broken_ true.
   std::string broken_message_;
-  std::optional<Clock::time_point> kill_at_;  // guarded by mu_: when terminate escalates
-  bool killed_ = false;                       // guarded by mu_
-  bool monitor_done_ = false;                 // guarded by mu_
+  std::optional<Clock::time_point> kill_at_ ABSL_GUARDED_BY(mu_);  // when terminate escalates
+  bool killed_ ABSL_GUARDED_BY(mu_) = false;
+  bool monitor_done_ ABSL_GUARDED_BY(mu_) = false;
 
-  std::mutex join_mu_;   // held through Join
-  bool joined_ = false;  // guarded by join_mu_
+  Mutex join_mu_;   // held through Join
+  bool joined_ ABSL_GUARDED_BY(join_mu_) = false;
 
-  std::mutex overflow_mu_;
-  std::deque<std::string> overflow_;  // guarded by overflow_mu_: tasks from pool threads
+  Mutex overflow_mu_;
+  std::deque<std::string> overflow_ ABSL_GUARDED_BY(overflow_mu_);  // tasks from pool threads
   std::atomic<bool> overflow_nonempty_{false};
 
   PendingTable pending_;  // the tasks not finished yet

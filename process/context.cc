@@ -4,17 +4,18 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "base/errors.h"
+#include "base/mutex.h"
 #include "ipc/pipe.h"
 #include "process/popen.h"
 
 namespace mp {
 namespace {
 
-std::mutex g_method_mu;
-std::string g_method;  // empty: not set ("fork")
+ABSL_CONST_INIT internal::Mutex g_method_mu;
+std::string g_method ABSL_GUARDED_BY(g_method_mu);  // empty: not set ("fork")
 
 void CheckMethod(const std::string& method) {
   if (method != "fork" && method != "spawn" && method != "forkserver") {
@@ -58,13 +59,13 @@ Context get_context(const std::string& method) {
 
 void set_start_method(const std::string& method, bool force) {
   CheckMethod(method);
-  std::lock_guard<std::mutex> lock(g_method_mu);
+  internal::MutexLock lock(g_method_mu);
   if (!g_method.empty() && !force) throw ProcessError("set_start_method: context has already been set");
   g_method = method;
 }
 
 std::string get_start_method() {
-  std::lock_guard<std::mutex> lock(g_method_mu);
+  internal::MutexLock lock(g_method_mu);
   return g_method.empty() ? "fork" : g_method;
 }
 

@@ -4,17 +4,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
 #include "ipc/pipe.h"
 #include "process/popen.h"
 
 namespace mp {
 namespace internal {
 
+// Set up by the constructor (before the Launcher is shared), then read and
+// used by start() from any thread.
 struct LauncherState {
-  std::mutex mu;
-  pid_t owner = 0;
-  std::optional<Connection> control;
-  std::shared_ptr<ChildState> helper;
+  Mutex mu;
+  pid_t owner = 0;  // set before sharing
+  std::optional<Connection> control ABSL_GUARDED_BY(mu);
+  std::shared_ptr<ChildState> helper;  // set before sharing
 };
 
 }  // namespace internal
@@ -34,13 +38,17 @@ Launcher::Launcher(std::function<int(int arg)> body) : state_(std::make_unique<i
     return 0;
   });
   theirs.close();
+  internal::MutexLock lock(state_->mu);
   state_->control.emplace(std::move(mine));
   state_->owner = getpid();
 }
 
 Launcher::~Launcher() {
   if (state_->owner != getpid()) return;  // A forked copy: not ours to stop.
-  state_->control.reset();  // EOF: the helper exits...
+  {
+    internal::MutexLock lock(state_->mu);
+    state_->control.reset();  // EOF: the helper exits...
+  }
   // ...unless a sibling forked meanwhile holds a copy of our end; the helper
   // is idle and single-threaded, so ending it outright is safe.
   internal::SendSignal(*state_->helper, SIGKILL);
@@ -55,7 +63,7 @@ Process Launcher::start(ProcessOptions options, int arg) {
                              current_process().name()};
   internal::SpawnMessage message{"", {}, {}, encode(arg), setup};
   {
-    std::lock_guard<std::mutex> lock(state_->mu);
+    internal::MutexLock lock(state_->mu);
     if (state_->owner != getpid()) throw ProcessError("Launcher.start: launcher belongs to another process");
     process.child_ = internal::RequestFork(*state_->control, message);
   }

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
 #include "base/scoped_fd.h"
 #include "ipc/pipe.h"
 #include "process/function_id.h"
@@ -42,8 +44,8 @@ struct ChildState {
   bool direct = true;  // our own child (reaped with waitid); else the forkserver's
   std::string name;
   bool daemon = false;
-  std::mutex mu;
-  std::optional<int> exitcode;  // set once reaped
+  Mutex mu;
+  std::optional<int> exitcode ABSL_GUARDED_BY(mu);  // set once reaped
 
   // The registry's links (guarded by its mutex): an intrusive list, so that
   // registering a child writes no memory but the child's own and the
@@ -63,7 +65,7 @@ bool TryReap(ChildState& child);
 // SentinelLocked (under child.mu) returns the child's sentinel, or -1 once it
 // was reaped. A direct child's pidfd is opened on first use: most children are
 // only ever joined, which needs none.
-int SentinelLocked(ChildState& child);
+int SentinelLocked(ChildState& child) ABSL_EXCLUSIVE_LOCKS_REQUIRED(child.mu);
 // WaitForExit blocks until the child ends or the deadline.
 bool WaitForExit(ChildState& child, const Deadline& deadline);
 // SendSignal signals the child unless it has already ended and been reaped,
@@ -101,8 +103,8 @@ struct Identity {
 };
 
 // Self is this process's identity; lock SelfMutex() around access.
-Identity& Self();
-std::mutex& SelfMutex();
+Mutex& SelfMutex();
+Identity& Self() ABSL_EXCLUSIVE_LOCKS_REQUIRED(SelfMutex());
 // NextChildIdentity reserves the next child number: returns the child's path.
 IdentityPath NextChildIdentity();
 std::string IdentitySuffix(const IdentityPath& path);

@@ -18,8 +18,8 @@
 
 #include "base/errors.h"
 #include "base/pidfd.h"
-#include "ipc/pipe.h"
 #include "ipc/fd_passing.h"
+#include "ipc/pipe.h"
 #include "process/popen.h"
 #include "process/starter_thread.h"
 #include "sync/fork_safe_mutex.h"
@@ -33,11 +33,11 @@ struct ForkserverClient {
   // Fork-safe: a child forked while another thread starts a forkserver
   // child finds it unlocked (and makes a server of its own).
   ForkSafeMutex mu;
-  pid_t owner = 0;
-  pid_t server = 0;
-  std::optional<Connection> control;
+  pid_t owner ABSL_GUARDED_BY(mu) = 0;
+  pid_t server ABSL_GUARDED_BY(mu) = 0;
+  std::optional<Connection> control ABSL_GUARDED_BY(mu);
 
-  Connection& Ensure() {
+  Connection& Ensure() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (owner != getpid()) {
       if (control && owner != 0) control->close();
       control.reset();
@@ -86,7 +86,7 @@ std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message) {
   // ForkSafeMutex, must not be held while waiting for that thread (a fork
   // there, for another caller, would wait for the lock: starter_thread.h).
   RunOnLongLivedThread([&] {
-    std::lock_guard<ForkSafeMutex> lock(client.mu);
+    ForkSafeLock lock(client.mu);
     Connection& control = client.Ensure();
     try {
       child = RequestFork(control, message);

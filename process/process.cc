@@ -47,7 +47,7 @@ void Process::start() {
   if (child_) throw ProcessError("Process.start: cannot start a process twice");
   std::string parent_name;
   {
-    std::lock_guard<std::mutex> lock(internal::SelfMutex());
+    internal::MutexLock lock(internal::SelfMutex());
     if (internal::Self().daemon) {
       throw ProcessError("Process.start: daemonic processes are not allowed to have children");
     }
@@ -125,7 +125,7 @@ void Process::close() {
 
 int Process::sentinel() const {
   check_started("sentinel");
-  std::lock_guard<std::mutex> lock(child_->mu);
+  internal::MutexLock lock(child_->mu);
   const int fd = internal::SentinelLocked(*child_);
   if (fd < 0) throw ProcessError("Process.sentinel: process already reaped");
   return fd;
@@ -151,17 +151,17 @@ std::optional<int> Process::exitcode() {
   check_not_closed("exitcode");
   if (!child_) return std::nullopt;
   internal::TryReap(*child_);
-  std::lock_guard<std::mutex> lock(child_->mu);
+  internal::MutexLock lock(child_->mu);
   return child_->exitcode;
 }
 
 ProcessInfo current_process() {
-  std::lock_guard<std::mutex> lock(internal::SelfMutex());
+  internal::MutexLock lock(internal::SelfMutex());
   return ProcessInfo(getpid(), internal::Self().name, internal::Self().daemon);
 }
 
 std::optional<ProcessInfo> parent_process() {
-  std::lock_guard<std::mutex> lock(internal::SelfMutex());
+  internal::MutexLock lock(internal::SelfMutex());
   return internal::Self().parent;
 }
 

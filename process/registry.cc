@@ -26,27 +26,27 @@ namespace {
 
 // What starting and joining a child writes, in one page that a fork does not
 // copy: the child gets it zero-filled (MADV_WIPEONFORK), which is the right
-// start for everything here (std::mutex is all zeros when unlocked). Why:
+// start for everything here (a std::mutex, which Mutex is, is all zeros when unlocked). Why:
 // after a fork every page the parent or the child writes costs it a
 // copy-on-write fault (about 20 us on this kind of VM, a tenth of a fork),
 // and a fork does not write-protect a page it does not copy, so the parent
 // writes this one for free.
 struct Globals {
-  std::mutex self_mu;
-  Identity* self = nullptr;  // guarded by self_mu; nullptr: MainIdentity()
-  int children_numbered = 0;  // guarded by self_mu: Process objects created
+  Mutex self_mu;
+  Identity* self ABSL_GUARDED_BY(self_mu) = nullptr;  // nullptr: MainIdentity()
+  int children_numbered ABSL_GUARDED_BY(self_mu) = 0;  // Process objects created
 
-  std::mutex registry_mu;
-  ChildState* children = nullptr;  // guarded by registry_mu: the unreaped ones
+  Mutex registry_mu;
+  ChildState* children ABSL_GUARDED_BY(registry_mu) = nullptr;  // the unreaped ones
   // Set (under registry_mu) once a child was registered: lets a child that
   // started none end without taking the mutex, whose code it would fault in.
   std::atomic<bool> ever_registered{false};
 
   // Memory for ChildStates, kept for reuse (see NewChildState).
-  std::mutex blocks_mu;
-  void* free_blocks = nullptr;  // guarded by blocks_mu: linked through their first word
-  size_t free_block_size = 0;   // guarded by blocks_mu
-  int free_block_count = 0;     // guarded by blocks_mu
+  Mutex blocks_mu;
+  void* free_blocks ABSL_GUARDED_BY(blocks_mu) = nullptr;  // linked through their first word
+  size_t free_block_size ABSL_GUARDED_BY(blocks_mu) = 0;
+  int free_block_count ABSL_GUARDED_BY(blocks_mu) = 0;
 };
 
 // The main process's identity. Also what a child made by a plain fork()
@@ -110,7 +110,7 @@ namespace {
 void UnregisterChild(ChildState& child) {
   Globals& g = G();
   std::shared_ptr<ChildState> release;  // dropped after the lock
-  std::lock_guard<std::mutex> lock(g.registry_mu);
+  MutexLock lock(g.registry_mu);
   if (!child.registered) return;
   if (child.prev != nullptr) child.prev->next = child.next;
   if (child.next != nullptr) child.next->prev = child.prev;
@@ -120,7 +120,7 @@ void UnregisterChild(ChildState& child) {
 }
 
 // ReapLocked: TryReap's work, under child.mu.
-bool ReapLocked(ChildState& child) {
+bool ReapLocked(ChildState& child) ABSL_EXCLUSIVE_LOCKS_REQUIRED(child.mu) {
   if (child.direct) {
     siginfo_t info{};
     if (waitid(P_PID, static_cast<id_t>(child.pid), &info, WEXITED | WNOHANG) != 0) {
@@ -154,7 +154,7 @@ bool ReapLocked(ChildState& child) {
 
 bool TryReap(ChildState& child) {
   {
-    std::lock_guard<std::mutex> lock(child.mu);
+    MutexLock lock(child.mu);
     if (child.exitcode) return true;
     if (!ReapLocked(child)) return false;
   }
@@ -201,7 +201,7 @@ bool WaitForExit(ChildState& child, const Deadline& deadline) {
   for (;;) {
     int fd = -1;
     {
-      std::lock_guard<std::mutex> lock(child.mu);
+      MutexLock lock(child.mu);
       if (child.exitcode) return true;
       if (deadline || !child.direct) fd = SentinelLocked(child);
     }
@@ -220,7 +220,7 @@ bool WaitForExit(ChildState& child, const Deadline& deadline) {
 }
 
 void SendSignal(ChildState& child, int sig) {
-  std::lock_guard<std::mutex> lock(child.mu);
+  MutexLock lock(child.mu);
   if (child.exitcode) return;  // Reaped: its pid may be another process's now.
   if (child.direct) {
     // The sentinel is a pidfd opened at the start (or, on a kernel without
@@ -250,7 +250,7 @@ namespace {
 void* TakeBlock(size_t size) {
   Globals& g = G();
   {
-    std::lock_guard<std::mutex> lock(g.blocks_mu);
+    MutexLock lock(g.blocks_mu);
     if (g.free_blocks != nullptr && g.free_block_size == size) {
       void* block = g.free_blocks;
       g.free_blocks = *static_cast<void**>(block);
@@ -271,7 +271,7 @@ void GiveBlock(void* block, size_t size) {
   Globals& g = G();
   constexpr int kKeep = 64;
   {
-    std::lock_guard<std::mutex> lock(g.blocks_mu);
+    MutexLock lock(g.blocks_mu);
     if (g.free_block_count == 0) g.free_block_size = size;
     if (g.free_block_count < kKeep && g.free_block_size == size) {
       *static_cast<void**>(block) = g.free_blocks;
@@ -307,9 +307,12 @@ std::shared_ptr<ChildState> NewChildState() {
   return std::allocate_shared<ChildState>(ReusedBlocks<ChildState>());
 }
 
-Identity& Self() { return G().self != nullptr ? *G().self : MainIdentity(); }
+// (SelfMutex() is G().self_mu, which the analysis cannot tell.)
+Identity& Self() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return G().self != nullptr ? *G().self : MainIdentity();
+}
 
-std::mutex& SelfMutex() { return G().self_mu; }
+Mutex& SelfMutex() { return G().self_mu; }
 
 Identity ChildIdentity(ChildSetup setup) {
   Identity identity;
@@ -320,27 +323,29 @@ Identity ChildIdentity(ChildSetup setup) {
   return identity;
 }
 
-MP_CHILD_PATH void BecomeChild(Identity& identity) {
+// (In the child, before it runs anything else: single-threaded.)
+MP_CHILD_PATH void BecomeChild(Identity& identity) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Globals& g = G();
   // Adopted rather than copied: see Globals. Without MADV_WIPEONFORK, reset
   // by hand what the kernel would have: the parent's children are dropped
   // without being read (they are the parent's), and a mutex another thread
   // held at fork is made anew.
   if (!g_wiped_on_fork) {
-    new (&g.self_mu) std::mutex;
+    new (&g.self_mu) Mutex;
     g.children_numbered = 0;
-    new (&g.registry_mu) std::mutex;
+    new (&g.registry_mu) Mutex;
     g.children = nullptr;
     g.ever_registered.store(false, std::memory_order_relaxed);
-    new (&g.blocks_mu) std::mutex;
+    new (&g.blocks_mu) Mutex;
   }
   g.self = &identity;
 }
 
 IdentityPath NextChildIdentity() {
-  std::lock_guard<std::mutex> lock(SelfMutex());
-  IdentityPath path = Self().path;
-  path.push_back(++G().children_numbered);
+  Globals& g = G();
+  MutexLock lock(g.self_mu);
+  IdentityPath path = (g.self != nullptr ? *g.self : MainIdentity()).path;
+  path.push_back(++g.children_numbered);
   return path;
 }
 
@@ -356,7 +361,7 @@ std::string IdentitySuffix(const IdentityPath& path) {
 void RegisterChild(std::shared_ptr<ChildState> child) {
   Globals& g = G();
   InstallExitHandler();
-  std::lock_guard<std::mutex> lock(g.registry_mu);
+  MutexLock lock(g.registry_mu);
   g.ever_registered.store(true, std::memory_order_release);
   ChildState* raw = child.get();
   raw->next = g.children;
@@ -375,7 +380,7 @@ std::vector<std::shared_ptr<ChildState>> LiveChildren() {
   Globals& g = G();
   std::vector<std::shared_ptr<ChildState>> listed;
   {
-    std::lock_guard<std::mutex> lock(g.registry_mu);
+    MutexLock lock(g.registry_mu);
     for (ChildState* c = g.children; c != nullptr; c = c->next) listed.push_back(c->registered);
   }
   std::vector<std::shared_ptr<ChildState>> live;
@@ -389,7 +394,7 @@ MP_CHILD_PATH void ExitCleanup() {
   Globals& g = G();
   if (!g.ever_registered.load(std::memory_order_acquire)) return;
   {
-    std::lock_guard<std::mutex> lock(g.registry_mu);
+    MutexLock lock(g.registry_mu);
     if (g.children == nullptr) return;
   }
   // Python's _exit_function: terminate daemonic children, then join all.

@@ -5,9 +5,11 @@
 
 #include <condition_variable>
 #include <exception>
-#include <mutex>
 #include <thread>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "base/mutex.h"
 #include "sync/fork_safe_mutex.h"
 
 namespace mp::internal {
@@ -20,27 +22,27 @@ thread_local bool t_on_starter = false;  // this thread is a starter
 // a forked child never uses its copy (it makes a starter of its own).
 struct Starter {
   pid_t owner = 0;  // the process whose thread this is
-  std::mutex callers;  // serializes callers
-  std::mutex mu;
+  Mutex callers;  // serializes callers
+  Mutex mu;
   std::condition_variable cv;
-  const absl::FunctionRef<void()>* job = nullptr;  // guarded by mu
-  std::exception_ptr error;                         // guarded by mu
-  bool done = false;                                // guarded by mu
+  const absl::FunctionRef<void()>* job ABSL_GUARDED_BY(mu) = nullptr;
+  std::exception_ptr error ABSL_GUARDED_BY(mu);
+  bool done ABSL_GUARDED_BY(mu) = false;
 
-  void Loop() {
+  void Loop() ABSL_LOCKS_EXCLUDED(mu) {
     t_on_starter = true;
-    std::unique_lock<std::mutex> lock(mu);
+    MutexLock lock(mu);
     for (;;) {
-      cv.wait(lock, [this] { return job != nullptr; });
+      lock.Wait(cv, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return job != nullptr; });
       const absl::FunctionRef<void()>& fn = *job;
-      lock.unlock();
+      lock.Unlock();
       std::exception_ptr caught;
       try {
         fn();
       } catch (...) {
         caught = std::current_exception();
       }
-      lock.lock();
+      lock.Lock();
       error = caught;
       job = nullptr;
       done = true;
@@ -64,7 +66,7 @@ ForkSafeMutex& MakeMutex() {
 
 Starter& TheStarter() {
   static Starter* starter = nullptr;  // guarded by MakeMutex()
-  std::lock_guard<ForkSafeMutex> lock(MakeMutex());
+  ForkSafeLock lock(MakeMutex());
   if (starter == nullptr || starter->owner != getpid()) {
     starter = new Starter;
     starter->owner = getpid();
@@ -84,15 +86,16 @@ void RunOnLongLivedThread(absl::FunctionRef<void()> fn) {
     return;
   }
   Starter& s = TheStarter();
-  std::lock_guard<std::mutex> one_caller(s.callers);
-  std::unique_lock<std::mutex> lock(s.mu);
-  s.job = &fn;
-  s.done = false;
-  s.cv.notify_all();
-  s.cv.wait(lock, [&s] { return s.done; });
-  std::exception_ptr error = s.error;
-  s.error = nullptr;
-  lock.unlock();
+  MutexLock one_caller(s.callers);
+  std::exception_ptr error;
+  {
+    MutexLock lock(s.mu);
+    s.job = &fn;
+    s.done = false;
+    s.cv.notify_all();
+    lock.Wait(s.cv, [&s]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) { return s.done; });
+    error = std::exchange(s.error, nullptr);
+  }
   if (error) std::rethrow_exception(error);
 }
 

@@ -18,6 +18,8 @@
 
 #include <mutex>
 
+#include "absl/base/thread_annotations.h"
+
 namespace mp::internal {
 
 // RunBeforeEveryFork registers `fn` to run first in every fork()'s prepare
@@ -28,20 +30,36 @@ namespace mp::internal {
 // (at most 16 functions).
 void RunBeforeEveryFork(void (*fn)());
 
-class ForkSafeMutex {
+// A std::mutex, not an absl::Mutex: the prepare handler takes them all at
+// once, and std::mutex's lock is what a pthread_atfork handler may call
+// (absl::Mutex, for its deadlock detection, may allocate).
+class ABSL_LOCKABLE ForkSafeMutex {
  public:
   ForkSafeMutex();
   ForkSafeMutex(const ForkSafeMutex&) = delete;
   ForkSafeMutex& operator=(const ForkSafeMutex&) = delete;
 
-  void lock() { mu_.lock(); }
-  void unlock() { mu_.unlock(); }
-  bool try_lock() { return mu_.try_lock(); }
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) { return mu_.try_lock(); }
 
  private:
   friend struct ForkSafeMutexList;
   std::mutex mu_;
   ForkSafeMutex* next_ = nullptr;  // the registration list (see the .cc)
+};
+
+// ForkSafeLock holds a ForkSafeMutex for its scope (std::lock_guard, which
+// clang's -Wthread-safety does not know of).
+class ABSL_SCOPED_LOCKABLE ForkSafeLock {
+ public:
+  explicit ForkSafeLock(ForkSafeMutex& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_.lock(); }
+  ~ForkSafeLock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  ForkSafeLock(const ForkSafeLock&) = delete;
+  ForkSafeLock& operator=(const ForkSafeLock&) = delete;
+
+ private:
+  ForkSafeMutex& mu_;
 };
 
 }  // namespace mp::internal
