@@ -332,14 +332,20 @@ std::string Connection::recv_records(size_t maxlength) {
   }
   check_length(len, maxlength);
   std::string out(first + header_len, n - header_len);
-  for (size_t got = out.size(); got < len;) {
-    // Grown as records arrive, not to the claimed length at once.
-    out.resize(got + std::min<uint64_t>(len - got, std::max(kGrowStep, got)));
+  size_t got = out.size();
+  while (got < len) {
+    // Grown as records arrive (doubling, from kGrowStep), not to the
+    // claimed length at once; each byte is zero-filled once, and there is
+    // always room for a whole record (a receive asks for all that is
+    // missing, and a record never holds more than its message).
+    if (out.size() - got < std::min<uint64_t>(len - got, kMaxRecord)) {
+      out.resize(got + std::min<uint64_t>(len - got, std::max(kGrowStep, got)));
+    }
     const size_t m = RecvRecord(fd, out.data() + got, out.size() - got);
     if (m == 0) throw Error("Connection.recv: the other end closed in the middle of a message");
     got += m;
-    out.resize(got);
   }
+  out.resize(got);
   return out;
 }
 
