@@ -82,6 +82,23 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# step NAME LOG CMD...: runs CMD (output to LOG) if nothing failed so far,
+# and counts it as one passed or failed check (the tail of LOG if failed).
+step() {
+  local name=$1 log=$2
+  shift 2
+  [ "$rc" -eq 0 ] || return 0
+  if "$@" >"$log" 2>&1; then
+    passed=$((passed + 1))
+    echo "$name: PASSED"
+  else
+    failed=$((failed + 1))
+    rc=1
+    echo "$name: FAILED"
+    tail -40 "$log"
+  fi
+}
+
 run_tests() {
   local log
   log=$(mktemp)
@@ -93,41 +110,16 @@ run_tests() {
   failed=$(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD)' "$log" || true)
   rm -f "$log"
   if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi  # e.g. a build error
-  # The benchmark report's smoke run (it checks that everything runs, not the numbers).
-  if [ "$rc" -eq 0 ]; then
-    if timeout 1200 tests/benchmarks/run --quick >/tmp/mp-bench-smoke.log 2>&1; then
-      passed=$((passed + 1))
-      echo "benchmark smoke run (tests/benchmarks/run --quick): PASSED"
-    else
-      failed=$((failed + 1))
-      rc=1
-      echo "benchmark smoke run (tests/benchmarks/run --quick): FAILED"
-      tail -30 /tmp/mp-bench-smoke.log
-    fi
-  fi
-  # The clang build (-Wthread-safety, warnings are errors) and a minute of
+  # After the tests (each step only if all before it passed): the benchmark
+  # report's smoke run (it checks that everything runs, not the numbers),
+  # the clang build (-Wthread-safety, warnings are errors) and a minute of
   # fuzzing, 15 s per fuzzer; the clang server is stopped after.
-  if [ "$rc" -eq 0 ]; then
-    if bazel_clang build --config=clang //... >/tmp/mp-clang-build.log 2>&1; then
-      passed=$((passed + 1))
-      echo "clang build (--config=clang, -Wthread-safety): PASSED"
-    else
-      failed=$((failed + 1))
-      rc=1
-      echo "clang build (--config=clang, -Wthread-safety): FAILED"
-      grep -E 'error|warning' /tmp/mp-clang-build.log | head -40
-    fi
-  fi
-  if [ "$rc" -eq 0 ]; then
-    if run_fuzzers 15; then
-      passed=$((passed + 1))
-      echo "fuzzing (4 fuzzers, 15 s each): PASSED"
-    else
-      failed=$((failed + 1))
-      rc=1
-      echo "fuzzing (4 fuzzers, 15 s each): FAILED"
-    fi
-  fi
+  step "benchmark smoke run (tests/benchmarks/run --quick)" /tmp/mp-bench-smoke.log \
+    timeout 1200 tests/benchmarks/run --quick
+  step "clang build (--config=clang, -Wthread-safety)" /tmp/mp-clang-build.log \
+    bazel_clang build --config=clang //...
+  step "fuzzing (4 fuzzers, 15 s each)" /tmp/mp-fuzz.log run_fuzzers 15
+  grep -s '^fuzz ' /tmp/mp-fuzz.log || true  # each fuzzer's runs
   bazel_clang shutdown >/dev/null 2>&1 || true
   echo "$passed passed, $failed failed"
   [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]

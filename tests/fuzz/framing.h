@@ -54,15 +54,19 @@ inline void ReceiveAll(Connection& conn, ReceiveMode mode, size_t limit) {
   MP_CHECK(false && "more messages than bytes");
 }
 
-// Writes all of `bytes` to `fd` (small inputs fit a socket's buffer, so
-// nobody needs to read at the same time), then closes it.
-inline void WriteAndClose(internal::ScopedFd fd, std::string_view bytes) {
+// Writes what fits of `bytes` to the non-blocking `fd` (small inputs fit a
+// socket's buffer, so nobody needs to read at the same time; past a full
+// buffer, the receiver sees a truncated stream).
+inline void WriteWhatFits(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
-    const ssize_t n = ::write(fd.get(), bytes.data(), bytes.size());
-    if (n <= 0) return;  // the buffer is full: the receiver sees a truncated stream
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n <= 0) return;
     bytes.remove_prefix(static_cast<size_t>(n));
   }
 }
+
+// WriteWhatFits, then closes `fd`: the receiver sees the end after the bytes.
+inline void WriteAndClose(internal::ScopedFd fd, std::string_view bytes) { WriteWhatFits(fd.get(), bytes); }
 
 }  // namespace mp::fuzz
 
