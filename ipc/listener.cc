@@ -189,12 +189,33 @@ void Authenticate(Connection& conn, const std::string& authkey, bool server,
       internal::AnswerChallenge(conn, authkey, deadline);
       internal::DeliverChallenge(conn, authkey, deadline);
     }
-  } catch (const AuthenticationError&) {
-    conn.close();
-    throw;
   } catch (const Error& e) {
+    // A client tells a server that never challenged it (one without a key:
+    // see RefuseUnauthenticated) why it leaves, in Python's own word for a
+    // failed handshake. Best effort: the peer may be gone.
+    if (!server && !conn.closed()) {
+      try {
+        conn.send_bytes(kFailure);
+      } catch (const Error&) {
+      }
+    }
     conn.close();
+    if (dynamic_cast<const AuthenticationError*>(&e) != nullptr) throw;
     throw AuthenticationError(std::string("authkey handshake failed: ") + e.what());
+  }
+}
+
+// A connection made without a key whose peer wants one fails at its first
+// message with mp::AuthenticationError on this side too (the peer's side
+// fails in its handshake): a server's challenge reaching a keyless client,
+// or a keyed client's #FAILURE# reaching a keyless server.
+void RefuseUnauthenticated(Connection& conn, bool server) {
+  if (server) {
+    internal::RefuseFirstMessage(conn, std::string(kFailure),
+                                 "the client wanted an authkey handshake; this listener has no authkey");
+  } else {
+    internal::RefuseFirstMessage(conn, std::string(kChallenge),
+                                 "the server asks for an authkey; this client has none");
   }
 }
 
@@ -477,6 +498,7 @@ Connection Listener::accept() {
     Connection conn(ScopedFd(fd), true, true, true, /*python_framing=*/true);
     conn.set_max_message_size(options_.max_message_size);
     if (authkey_.empty()) {
+      RefuseUnauthenticated(conn, /*server=*/true);
       last_accepted_ = PeerAddress(peer);
       return conn;
     }
@@ -530,6 +552,7 @@ Connection Client(const std::string& address, const std::string& authkey,
   fcntl(fd, F_SETFD, FD_CLOEXEC);
   Connection conn(ScopedFd(fd), true, true, true, /*python_framing=*/true);
   conn.set_max_message_size(options.max_message_size);
+  if (authkey.empty()) RefuseUnauthenticated(conn, /*server=*/false);
   Authenticate(conn, authkey, /*server=*/false, options.handshake_timeout);
   return conn;
 }

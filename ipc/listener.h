@@ -40,7 +40,10 @@ struct HandshakeQueue;
 // with the "{sha256}" prefix of Python 3.12+, and the HMAC-MD5 answers of
 // Python 3.11 and older accepted), within options.handshake_timeout; a wrong
 // key or a silent peer throws mp::AuthenticationError and the connection is
-// closed. Messages are framed as Python frames them (big-endian lengths), so
+// closed. A key on one side only fails on both: the keyed side in its
+// handshake, the other at its first receive (a keyless client that gets a
+// challenge; a keyless listener's connection whose client, having waited in
+// vain for one, sent Python's "#FAILURE#" as it left). Messages are framed as Python frames them (big-endian lengths), so
 // a Python Client or Listener can be the other end. Removes its socket file
 // when destroyed. Python: multiprocessing.connection.Listener.
 class Listener {

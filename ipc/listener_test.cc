@@ -216,6 +216,43 @@ TEST(ListenerHandshake, WrongKeyFailsOnBothSides) {
   server.join();
 }
 
+// A key on one side only: both sides get mp::AuthenticationError, the
+// keyed side in its handshake (within the deadline), the other at its first
+// receive.
+TEST(ListenerHandshake, KeyOnTheServerOnlyFailsOnBothSides) {
+  Listener listener("127.0.0.1:0", "key", 128, {.handshake_timeout = 2s});
+  std::thread server([&] { EXPECT_THROW(listener.accept(), AuthenticationError); });
+  Connection conn = Client(listener.address());  // no key: no handshake of its own
+  EXPECT_THROW(conn.recv_bytes(), AuthenticationError);  // the challenge
+  EXPECT_TRUE(conn.closed());
+  server.join();
+}
+
+TEST(ListenerHandshake, KeyOnTheClientOnlyFailsOnBothSides) {
+  Listener listener("127.0.0.1:0");  // no key
+  std::thread client([&] {
+    EXPECT_THROW(Client(listener.address(), "key", {.handshake_timeout = 300ms}), AuthenticationError);
+  });
+  Connection conn = listener.accept();
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(conn.recv_bytes(), AuthenticationError);  // the client's #FAILURE#
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  client.join();
+}
+
+TEST(ListenerHandshake, KeylessConnectionsPassOrdinaryFirstMessages) {
+  Listener listener("127.0.0.1:0");
+  std::thread client([&] {
+    Connection c = Client(listener.address());
+    c.send_bytes("#CHALLENGE# is only refused from a server");
+    EXPECT_EQ(c.recv_bytes(), "#FAILURE# too, from a client");
+  });
+  Connection conn = listener.accept();
+  EXPECT_EQ(conn.recv_bytes(), "#CHALLENGE# is only refused from a server");
+  conn.send_bytes("#FAILURE# too, from a client");
+  client.join();
+}
+
 TEST(ListenerHandshake, RightKeyConnects) {
   Listener listener("127.0.0.1:0", "right");
   std::thread server([&] {

@@ -349,6 +349,13 @@ std::string Connection::recv_records(size_t maxlength) {
   return out;
 }
 
+namespace internal {
+void RefuseFirstMessage(Connection& conn, std::string prefix, std::string why) {
+  conn.state_->refuse_first_prefix = std::move(prefix);
+  conn.state_->refuse_first_why = std::move(why);
+}
+}  // namespace internal
+
 std::string Connection::recv_bytes() { return recv_bytes(SIZE_MAX); }
 
 std::string Connection::recv_bytes(size_t maxlength) {
@@ -380,6 +387,11 @@ std::string Connection::recv_bytes(size_t maxlength) {
         throw Error("Connection.recv: the other end closed in the middle of a message");
       }
       got += step;
+    }
+    if (!state_->refuse_first_prefix.empty()) {
+      const bool refused = out.starts_with(state_->refuse_first_prefix);
+      state_->refuse_first_prefix.clear();
+      if (refused) throw AuthenticationError(state_->refuse_first_why);  // closes, below
     }
     return out;
   } catch (const EOFError&) {

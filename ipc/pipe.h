@@ -51,6 +51,15 @@ namespace mp {
 // such bound; a peer that claims 4 GiB can then make it allocate 4 GiB.
 inline constexpr size_t kDefaultMaxMessageSize = size_t{1} << 30;
 
+class Connection;
+namespace internal {
+// RefuseFirstMessage: if the first message `conn` receives starts with
+// `prefix`, it is not handed out: the connection closes and recv throws
+// mp::AuthenticationError(why). For Listener and Client connections made
+// without an authkey, whose peer wants one (ipc/listener.cc).
+void RefuseFirstMessage(Connection& conn, std::string prefix, std::string why);
+}  // namespace internal
+
 class Connection {
  public:
   // Connection takes ownership of `fd`. `is_socket` selects send(2) with
@@ -135,7 +144,12 @@ class Connection {
     size_t record_size;  // SOCK_SEQPACKET: messages in records (connection.cc); else 0
     bool python_framing;
     size_t max_message = kDefaultMaxMessageSize;
+    // internal::RefuseFirstMessage: a first message that starts so is an
+    // mp::AuthenticationError (empty: none is; cleared at the first message).
+    std::string refuse_first_prefix;
+    std::string refuse_first_why;
   };
+  friend void internal::RefuseFirstMessage(Connection& conn, std::string prefix, std::string why);
   std::string recv_records(size_t maxlength);
   Connection recv_connection();
   // check_length closes the connection and throws if a message of `len`
