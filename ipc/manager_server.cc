@@ -9,12 +9,13 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "base/errors.h"
+#include "base/mutex.h"
 #include "base/pidfd.h"
 #include "ipc/byte_queue.h"
 #include "ipc/codec.h"
@@ -107,14 +108,17 @@ struct BarrierObject : Object {
 class Server {
  public:
   // Handle serves one request for connection `conn`; `lock` holds mu_.
-  Response Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex>& lock);
-  void ReleaseLocksOf(uint64_t conn);
-  std::mutex mu_;
-  int attach_fd_ = -1;  // set by kQueueAttach, taken by ServeClient (under mu_)
+  // Every object's state, like the server's, is guarded by mu_ (the
+  // objects' fields cannot name it, so only the server's are annotated).
+  Response Handle(uint64_t conn, Request& req, MutexLock& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseLocksOf(uint64_t conn) ABSL_LOCKS_EXCLUDED(mu_);
+  Mutex mu_;
+  int attach_fd_ ABSL_GUARDED_BY(mu_) = -1;  // set by kQueueAttach, taken by ServeClient
 
  private:
   template <class T>
-  T& Get(uint64_t id, Kind a, Kind b = Kind::kNamespace, Kind c = Kind::kNamespace) {
+  T& Get(uint64_t id, Kind a, Kind b = Kind::kNamespace, Kind c = Kind::kNamespace)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = objects_.find(id);
     if (it == objects_.end()) Fail("Error", "manager: no object with id " + std::to_string(id));
     Object* o = it->second.get();
@@ -123,34 +127,36 @@ class Server {
     }
     return static_cast<T&>(*o);
   }
-  uint64_t Create(const Request& req);
-  uint64_t Add(std::unique_ptr<Object> o) {
+  uint64_t Create(const Request& req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t Add(std::unique_ptr<Object> o) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const uint64_t id = next_id_++;
     objects_.emplace(id, std::move(o));
     return id;
   }
-  uint64_t NewLock(bool recursive) {
+  uint64_t NewLock(bool recursive) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return Add(std::make_unique<LockObject>(recursive ? Kind::kRLock : Kind::kLock));
   }
 
   // Waits on o.cv until ready() or the request's timeout; false on timeout.
   template <class Pred>
-  bool WaitFor(Object& o, const Request& req, std::unique_lock<std::mutex>& lock, Pred ready) {
+  bool WaitFor(Object& o, const Request& req, MutexLock& lock, Pred ready)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (req.timeout < 0) {
-      o.cv.wait(lock, ready);
+      lock.Wait(o.cv, ready);
       return true;
     }
     const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                              std::chrono::duration<double>(req.timeout));
-    return o.cv.wait_until(lock, deadline, ready);
+    return lock.WaitUntil(o.cv, deadline, ready);
   }
 
-  bool AcquireLock(uint64_t conn, LockObject& l, const Request& req, std::unique_lock<std::mutex>& lock);
-  void ReleaseLock(uint64_t conn, LockObject& l);
+  bool AcquireLock(uint64_t conn, LockObject& l, const Request& req, MutexLock& lock)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseLock(uint64_t conn, LockObject& l) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  std::unordered_map<uint64_t, std::unique_ptr<Object>> objects_;
-  std::map<std::string, uint64_t> names_;
-  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<Object>> objects_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> names_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 uint64_t Server::Create(const Request& req) {
@@ -225,8 +231,7 @@ uint64_t Server::Create(const Request& req) {
   return id;
 }
 
-bool Server::AcquireLock(uint64_t conn, LockObject& l, const Request& req,
-                         std::unique_lock<std::mutex>& lock) {
+bool Server::AcquireLock(uint64_t conn, LockObject& l, const Request& req, MutexLock& lock) {
   const bool recursive = l.kind == Kind::kRLock;
   if (recursive && l.owner == conn) {
     ++l.count;
@@ -257,7 +262,7 @@ void Server::ReleaseLock(uint64_t conn, LockObject& l) {
 }
 
 void Server::ReleaseLocksOf(uint64_t conn) {
-  std::lock_guard<std::mutex> guard(mu_);
+  MutexLock guard(mu_);
   for (auto& [id, o] : objects_) {
     if (o->kind != Kind::kLock && o->kind != Kind::kRLock) continue;
     auto& l = static_cast<LockObject&>(*o);
@@ -269,7 +274,7 @@ void Server::ReleaseLocksOf(uint64_t conn) {
   }
 }
 
-Response Server::Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex>& lock) {
+Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
   Response r;
   auto reply = [&r](const auto& value) { r.payload = encode(value); };
   switch (req.op) {
@@ -288,16 +293,23 @@ Response Server::Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex
       const Deadline deadline = req.n == 0 && req.op != Op::kQueueJoin ? Deadline(Clock::now())
                                 : req.timeout < 0                      ? Deadline()
                                                                        : Deadline(Clock::now() + ToDuration(req.timeout));
-      lock.unlock();
+      // (mu_ itself, not `lock`: clang 14 cannot follow a scoped unlock.
+      // Taken again on every way out, so `lock` still owns it after.)
       bool ok;
-      if (req.op == Op::kQueuePut) {
-        ok = q->Put(req.a, deadline);
-      } else if (req.op == Op::kQueueGet) {
-        ok = q->Get(&r.payload, deadline);
-      } else {
-        ok = q->Join(deadline);
+      mu_.unlock();
+      try {
+        if (req.op == Op::kQueuePut) {
+          ok = q->Put(req.a, deadline);
+        } else if (req.op == Op::kQueueGet) {
+          ok = q->Get(&r.payload, deadline);
+        } else {
+          ok = q->Join(deadline);
+        }
+      } catch (...) {
+        mu_.lock();
+        throw;
       }
-      lock.lock();
+      mu_.lock();
       if (req.op == Op::kQueueJoin) {
         reply(ok);
       } else if (!ok) {
@@ -508,7 +520,7 @@ Response Server::Handle(uint64_t conn, Request& req, std::unique_lock<std::mutex
       bool notified = WaitFor(c, req, lock, [&] { return c.notified > 0; });
       if (notified) --c.notified;
       --c.sleepers;
-      l.cv.wait(lock, [&] { return l.owner == 0; });
+      lock.Wait(l.cv, [&] { return l.owner == 0; });
       l.owner = conn;
       l.count = depth;
       reply(notified);
@@ -589,7 +601,7 @@ void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
     Response r;
     int attach_fd = -1;
     {
-      std::unique_lock<std::mutex> lock(server.mu_);
+      MutexLock lock(server.mu_);
       try {
         server.attach_fd_ = -1;
         r = server.Handle(conn_id, req, lock);
