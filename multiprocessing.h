@@ -6,9 +6,9 @@
 #include "base/errors.h"        // IWYU pragma: export
 #include "ipc/codec.h"          // IWYU pragma: export
 #include "ipc/connection.h"     // IWYU pragma: export
-#include "ipc/manager.h"        // IWYU pragma: export
 #include "ipc/queue.h"          // IWYU pragma: export
 #include "ipc/shared_memory.h"  // IWYU pragma: export
+#include "manager/manager.h"    // IWYU pragma: export
 #include "pool/pool.h"          // IWYU pragma: export
 #include "process/context.h"    // IWYU pragma: export
 #include "process/launcher.h"   // IWYU pragma: export

@@ -10,7 +10,7 @@
 
 #include "apps/common/app.h"
 #include "gflags/gflags.h"
-#include "ipc/manager.h"
+#include "manager/manager.h"
 #include "pool/pool.h"
 
 DEFINE_string(folder, "", "the folder to copy (asked on stdin when empty)");

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "apps/common/app.h"
-#include "ipc/manager.h"
+#include "manager/manager.h"
 #include "pool/pool.h"
 
 void reader(mp::proxy::Queue<std::string> q) {

@@ -2,7 +2,7 @@
 // from a pool worker to the parent (Python here: ~28-33 k items/s; goal
 // 280 k), and the round trip of one proxy call.
 #include "benchmark/benchmark.h"
-#include "ipc/manager.h"
+#include "manager/manager.h"
 #include "pool/pool.h"
 
 namespace {

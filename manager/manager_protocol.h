@@ -5,8 +5,8 @@
 // values it keeps: items, keys and values travel and are stored as their
 // encodings, and the typed proxies decode them. (So a dict's keys compare by
 // their encoding, which is value equality for the built-in types.)
-#ifndef IPC_MANAGER_PROTOCOL_H_
-#define IPC_MANAGER_PROTOCOL_H_
+#ifndef MANAGER_MANAGER_PROTOCOL_H_
+#define MANAGER_MANAGER_PROTOCOL_H_
 
 #include <cstdint>
 #include <string>
@@ -108,4 +108,4 @@ struct Response {
 
 }  // namespace mp::internal
 
-#endif  // IPC_MANAGER_PROTOCOL_H_
+#endif  // MANAGER_MANAGER_PROTOCOL_H_

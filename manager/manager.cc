@@ -1,4 +1,4 @@
-#include "ipc/manager.h"
+#include "manager/manager.h"
 
 #include <openssl/rand.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include "base/pidfd.h"
 #include "ipc/byte_queue.h"
 #include "ipc/fd_passing.h"
-#include "ipc/manager_server.h"
+#include "manager/manager_server.h"
 
 namespace mp {
 namespace internal {

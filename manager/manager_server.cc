@@ -1,4 +1,4 @@
-#include "ipc/manager_server.h"
+#include "manager/manager_server.h"
 
 #include <poll.h>
 #include <unistd.h>
@@ -20,7 +20,7 @@
 #include "ipc/byte_queue.h"
 #include "ipc/codec.h"
 #include "ipc/fd_passing.h"
-#include "ipc/manager_protocol.h"
+#include "manager/manager_protocol.h"
 
 namespace mp::internal {
 namespace {

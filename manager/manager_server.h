@@ -3,8 +3,8 @@
 // an empty queue, a held lock) never holds the others up.
 //
 // Internal to //ipc:manager. Runs in the manager's server process.
-#ifndef IPC_MANAGER_SERVER_H_
-#define IPC_MANAGER_SERVER_H_
+#ifndef MANAGER_MANAGER_SERVER_H_
+#define MANAGER_MANAGER_SERVER_H_
 
 #include <sys/types.h>
 
@@ -18,4 +18,4 @@ int ServeManager(Listener& listener, pid_t owner);
 
 }  // namespace mp::internal
 
-#endif  // IPC_MANAGER_SERVER_H_
+#endif  // MANAGER_MANAGER_SERVER_H_

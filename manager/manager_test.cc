@@ -1,4 +1,4 @@
-#include "ipc/manager.h"
+#include "manager/manager.h"
 
 #include <poll.h>
 #include <signal.h>
