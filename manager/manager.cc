@@ -121,6 +121,20 @@ bool WaitInSlices(LocalQueue& q, const Deadline& deadline, Attempt attempt) {
 
 }  // namespace
 
+// ForgetLocalQueues drops this process's attachments to the queues of the
+// manager at `address` (their memfd mappings and the server's pidfd), once
+// that manager is shut down: a program that makes managers one after the
+// other keeps no descriptor of the old ones.
+void ForgetLocalQueues(const std::string& address) {
+  const std::string prefix = address + "#";
+  std::vector<std::shared_ptr<LocalQueue>> dropped;  // released after the lock
+  MutexLock lock(g_local_mu);
+  for (auto it = g_local->lower_bound(prefix); it != g_local->end() && it->first.starts_with(prefix);) {
+    dropped.push_back(std::move(it->second));
+    it = g_local->erase(it);
+  }
+}
+
 std::shared_ptr<LocalQueue> LocalQueueFor(const ObjectRef& ref) {
   const std::string key = ref.address + "#" + std::to_string(ref.id);
   {
@@ -213,10 +227,10 @@ Manager::Manager() : Manager(ManagerOptions{}) {}
 
 Manager::Manager(ManagerOptions options) {
   authkey_ = options.authkey.empty() ? RandomHex(32) : options.authkey;
-  const std::string address =
-      options.address.empty() ? "/tmp/mp-manager-" + RandomHex(8) + ".sock" : options.address;
+  // No address: a Unix socket in a private 0700 directory (Listener("")),
+  // which the server removes if its owner dies without shutting it down.
   // Listening before the server starts: no race between start and connect.
-  listener_ = std::make_unique<Listener>(address, authkey_);
+  listener_ = std::make_unique<Listener>(options.address, authkey_);
   address_ = listener_->address();
   const pid_t owner = getpid();
   Listener* listener = listener_.get();
@@ -251,7 +265,8 @@ void Manager::shutdown() {
   }
   server_.reset();
   internal::Forget(address_);
-  listener_.reset();  // Removes the socket file.
+  internal::ForgetLocalQueues(address_);
+  listener_.reset();  // Removes the socket file (and its private directory).
 }
 
 }  // namespace mp

@@ -457,8 +457,10 @@ class BaseManager {
 
 // Keyword arguments of Manager.
 struct ManagerOptions {
-  // Empty: a Unix socket under /tmp. "host:port" serves TCP (port 0 picks
-  // one; address() tells which) for clients on other machines.
+  // Empty: a Unix socket in a private 0700 directory (under $TMPDIR or
+  // /tmp), removed at shutdown, or by the server if this process dies
+  // without one. "host:port" serves TCP (port 0 picks one; address() tells
+  // which) for clients on other machines.
   std::string address;
   // Empty: 32 random bytes.
   std::string authkey;

@@ -1,6 +1,7 @@
 #include "manager/manager_server.h"
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -633,11 +634,24 @@ void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
 int ServeManager(Listener& listener, pid_t owner) {
   Server& server = *new Server;  // Lives until the process exits; threads use it.
   const int owner_fd = owner > 0 ? internal::PidfdOpen(owner) : -1;
+  // Watching the owner's pidfd, the server outlives it just long enough to
+  // remove its socket file and directory: the daemon's death signal
+  // (SIGKILL, which allows no clean-up) is not needed then.
+  if (owner_fd >= 0) prctl(PR_SET_PDEATHSIG, 0);
+  if (owner > 0 && getppid() != owner) {  // it died before we watched it
+    listener.close();
+    return 0;
+  }
   uint64_t next_conn = 1;
   for (;;) {
     pollfd polls[2] = {{listener.fileno(), POLLIN, 0}, {owner_fd, POLLIN, 0}};
     if (::poll(polls, owner_fd >= 0 ? 2 : 1, -1) < 0) continue;
-    if (owner_fd >= 0 && polls[1].revents) return 0;  // The owner is gone.
+    if (owner_fd >= 0 && polls[1].revents) {
+      // The owner is gone without shutting us down: its socket file and
+      // private directory are ours to remove.
+      listener.close();
+      return 0;
+    }
     if (!polls[0].revents) continue;
     try {
       Connection conn = listener.accept();

@@ -13,7 +13,9 @@
 namespace mp::internal {
 
 // ServeManager accepts and serves clients on `listener` until a client asks
-// for shutdown or `owner` (a pid, 0 for none) ends. Returns the exit code.
+// for shutdown or `owner` (a pid, 0 for none) ends; then it removes the
+// listener's socket file and directory (the owner could not). Returns the
+// exit code.
 int ServeManager(Listener& listener, pid_t owner);
 
 }  // namespace mp::internal

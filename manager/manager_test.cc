@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -252,6 +253,46 @@ TEST(Manager, ServerExitsWhenOwnerDies) {
   EXPECT_EQ(testing::WaitChild(owner), -SIGKILL);
   for (int i = 0; i < 1000 && kill(server, 0) == 0; ++i) std::this_thread::sleep_for(5ms);
   EXPECT_NE(kill(server, 0), 0);
+}
+
+
+TEST(Manager, CyclesLeaveNoDescriptorBehind) {
+  // The first cycle may make what lives for the process (the starter
+  // thread's, the connection cache's); the next five must add nothing.
+  auto cycle = [] {
+    Manager manager;
+    auto q = manager.Queue<int>();
+    q.put(1);
+    EXPECT_EQ(q.get(), 1);
+    auto v = manager.Value<int>(7);
+    EXPECT_EQ(v.value(), 7);
+    manager.shutdown();
+  };
+  cycle();
+  const auto before = testing::OpenFds();
+  for (int i = 0; i < 5; ++i) cycle();
+  EXPECT_EQ(testing::OpenFds(), before);
+}
+
+TEST(Manager, SocketIsInAPrivateDirectoryRemovedEvenWhenTheOwnerIsKilled) {
+  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
+  auto& r = r_w.first;
+  auto& w = r_w.second;
+  pid_t owner = testing::ForkChild([&] {
+    Manager manager;
+    w.send(manager.address());
+    pause();
+    return 0;
+  });
+  const std::string address = r.recv<std::string>();
+  const std::string dir = address.substr(0, address.rfind('/'));
+  struct stat st {};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0) << dir;
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  kill(owner, SIGKILL);
+  EXPECT_EQ(testing::WaitChild(owner), -SIGKILL);
+  EXPECT_TRUE(testing::WaitUntil([&] { return access(dir.c_str(), F_OK) != 0; }, 10s))
+      << dir << " outlived its manager";
 }
 
 }  // namespace
