@@ -234,7 +234,11 @@ Manager::Manager(ManagerOptions options) {
   address_ = listener_->address();
   const pid_t owner = getpid();
   Listener* listener = listener_.get();
-  server_ = std::make_unique<Process>(ProcessOptions{.name = "SyncManager", .daemon = true},
+  // Forked whatever the default start method: the server runs library code
+  // only (none of the program's), from the long-lived starter thread, and
+  // takes its listener with it, which spawn could not pass.
+  server_ = std::make_unique<Process>(
+      ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = "fork"},
                                       [listener, owner] { return internal::ServeManager(*listener, owner); });
   server_->start();
   listener_->close_socket();  // Only the server accepts.

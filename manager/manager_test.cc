@@ -295,5 +295,31 @@ TEST(Manager, SocketIsInAPrivateDirectoryRemovedEvenWhenTheOwnerIsKilled) {
       << dir << " outlived its manager";
 }
 
+
+void PutFortyTwo(proxy::Queue<int> q) { q.put(42); }
+
+// Python's Manager() works whatever the start method; so does this one (its
+// server is forked whatever the default), and its proxies reach spawned
+// children. In a child, so that the default changes for it only.
+TEST(Manager, WorksWhenTheDefaultStartMethodIsSpawn) {
+  const pid_t child = testing::ForkChild([] {
+    set_start_method("spawn", /*force=*/true);
+    Manager manager;
+    auto q = manager.Queue<int>();
+    Process p(mp::spawn, PutFortyTwo, q);
+    p.start();
+    p.join();
+    if (p.exitcode() != 0) return 10;
+    return q.get(10s) == 42 ? 0 : 11;
+  });
+  EXPECT_EQ(testing::WaitChild(child, 60s), 0);
+}
+
 }  // namespace
 }  // namespace mp
+
+int main(int argc, char** argv) {
+  mp::init(argc, argv);  // spawned children run here
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
