@@ -4,9 +4,11 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <initializer_list>
 #include <list>
 #include <map>
 #include <memory>
@@ -117,13 +119,15 @@ class Server {
   int attach_fd_ ABSL_GUARDED_BY(mu_) = -1;  // set by kQueueAttach, taken by ServeClient
 
  private:
+  // Get is object `id` as a T, if it is of one of the `allowed` kinds (each
+  // stored as a T): any other id or kind is an error for the client, never
+  // a cast to the wrong type.
   template <class T>
-  T& Get(uint64_t id, Kind a, Kind b = Kind::kNamespace, Kind c = Kind::kNamespace)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  T& Get(uint64_t id, std::initializer_list<Kind> allowed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = objects_.find(id);
     if (it == objects_.end()) Fail("Error", "manager: no object with id " + std::to_string(id));
     Object* o = it->second.get();
-    if (o->kind != a && o->kind != b && o->kind != c) {
+    if (std::find(allowed.begin(), allowed.end(), o->kind) == allowed.end()) {
       Fail("Error", "manager: object " + std::to_string(id) + " is not of the proxy's type");
     }
     return static_cast<T&>(*o);
@@ -212,7 +216,7 @@ uint64_t Server::Create(const Request& req) {
     case Kind::kCondition: {
       auto c = std::make_unique<ConditionObject>(req.kind);
       if (req.n != 0) {
-        Get<LockObject>(static_cast<uint64_t>(req.n), Kind::kLock, Kind::kRLock);
+        Get<LockObject>(static_cast<uint64_t>(req.n), {Kind::kLock, Kind::kRLock});
         c->lock = static_cast<uint64_t>(req.n);
       } else {
         c->lock = NewLock(true);
@@ -290,7 +294,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
     case Op::kQueueJoin: {
       // Blocking calls wait on the shared queue itself, with the server's
       // mutex released, so no other client waits for this one.
-      std::shared_ptr<ByteQueue> q = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).queue;
+      std::shared_ptr<ByteQueue> q = Get<QueueObject>(req.object, {Kind::kQueue, Kind::kJoinableQueue}).queue;
       const Deadline deadline = req.n == 0 && req.op != Op::kQueueJoin ? Deadline(Clock::now())
                                 : req.timeout < 0                      ? Deadline()
                                                                        : Deadline(Clock::now() + ToDuration(req.timeout));
@@ -321,7 +325,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
     case Op::kQueueSize:
     case Op::kQueueEmpty:
     case Op::kQueueFull: {
-      auto& q = *Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).queue;
+      auto& q = *Get<QueueObject>(req.object, {Kind::kQueue, Kind::kJoinableQueue}).queue;
       const long n = q.qsize();
       if (req.op == Op::kQueueSize) reply(static_cast<int64_t>(n));
       if (req.op == Op::kQueueEmpty) reply(n == 0);
@@ -329,18 +333,18 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kQueueTaskDone:
-      if (!Get<QueueObject>(req.object, Kind::kJoinableQueue).queue->TaskDone()) {
+      if (!Get<QueueObject>(req.object, {Kind::kJoinableQueue}).queue->TaskDone()) {
         Fail("ValueError", "task_done() called too many times");
       }
       break;
     case Op::kQueueAttach:
       // The reply carries the server's pid; ServeClient sends the memfd after it.
       reply(static_cast<int64_t>(getpid()));
-      attach_fd_ = Get<QueueObject>(req.object, Kind::kQueue, Kind::kJoinableQueue).queue->fd();
+      attach_fd_ = Get<QueueObject>(req.object, {Kind::kQueue, Kind::kJoinableQueue}).queue->fd();
       break;
 
     case Op::kDictSet: {
-      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto& d = Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace});
       auto it = d.index.find(req.a);
       if (it != d.index.end()) {
         it->second->second = std::move(req.b);
@@ -351,7 +355,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kDictGet: {
-      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto& d = Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace});
       auto it = d.index.find(req.a);
       if (it != d.index.end()) {
         r.payload = it->second->second;
@@ -363,12 +367,12 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kDictContains: {
-      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto& d = Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace});
       reply(d.index.count(req.a) > 0);
       break;
     }
     case Op::kDictPop: {
-      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto& d = Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace});
       auto it = d.index.find(req.a);
       if (it != d.index.end()) {
         r.payload = std::move(it->second->second);
@@ -382,12 +386,12 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kDictSize:
-      reply(static_cast<int64_t>(Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace).entries.size()));
+      reply(static_cast<int64_t>(Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace}).entries.size()));
       break;
     case Op::kDictKeys:
     case Op::kDictValues:
     case Op::kDictItems: {
-      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto& d = Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace});
       if (req.op == Op::kDictItems) {
         reply(std::vector<std::pair<std::string, std::string>>(d.entries.begin(), d.entries.end()));
       } else {
@@ -398,7 +402,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kDictUpdate: {
-      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto& d = Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace});
       for (auto& [k, v] : decode<std::vector<std::pair<std::string, std::string>>>(req.a)) {
         auto it = d.index.find(k);
         if (it != d.index.end()) {
@@ -411,24 +415,24 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kDictClear: {
-      auto& d = Get<DictObject>(req.object, Kind::kDict, Kind::kNamespace);
+      auto& d = Get<DictObject>(req.object, {Kind::kDict, Kind::kNamespace});
       d.entries.clear();
       d.index.clear();
       break;
     }
 
     case Op::kListAppend:
-      Get<ListObject>(req.object, Kind::kList).items.push_back(std::move(req.a));
+      Get<ListObject>(req.object, {Kind::kList}).items.push_back(std::move(req.a));
       break;
     case Op::kListExtend: {
-      auto& l = Get<ListObject>(req.object, Kind::kList);
+      auto& l = Get<ListObject>(req.object, {Kind::kList});
       for (auto& item : decode<std::vector<std::string>>(req.a)) l.items.push_back(std::move(item));
       break;
     }
     case Op::kListGet:
     case Op::kListSet:
     case Op::kListPop: {
-      auto& l = Get<ListObject>(req.object, Kind::kList);
+      auto& l = Get<ListObject>(req.object, {Kind::kList});
       const int64_t size = static_cast<int64_t>(l.items.size());
       int64_t i = req.n < 0 ? size + req.n : req.n;
       if (i < 0 || i >= size) Fail("ValueError", "list index out of range");
@@ -443,31 +447,31 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kListSize:
-      reply(static_cast<int64_t>(Get<ListObject>(req.object, Kind::kList).items.size()));
+      reply(static_cast<int64_t>(Get<ListObject>(req.object, {Kind::kList}).items.size()));
       break;
     case Op::kListAll:
-      reply(Get<ListObject>(req.object, Kind::kList).items);
+      reply(Get<ListObject>(req.object, {Kind::kList}).items);
       break;
 
     case Op::kValueGet:
-      r.payload = Get<ValueObject>(req.object, Kind::kValue).value;
+      r.payload = Get<ValueObject>(req.object, {Kind::kValue}).value;
       break;
     case Op::kValueSet:
-      Get<ValueObject>(req.object, Kind::kValue).value = std::move(req.a);
+      Get<ValueObject>(req.object, {Kind::kValue}).value = std::move(req.a);
       break;
     case Op::kValueLock:
-      reply(Get<ValueObject>(req.object, Kind::kValue).lock);
+      reply(Get<ValueObject>(req.object, {Kind::kValue}).lock);
       break;
 
     case Op::kLockAcquire:
-      reply(AcquireLock(conn, Get<LockObject>(req.object, Kind::kLock, Kind::kRLock), req, lock));
+      reply(AcquireLock(conn, Get<LockObject>(req.object, {Kind::kLock, Kind::kRLock}), req, lock));
       break;
     case Op::kLockRelease:
-      ReleaseLock(conn, Get<LockObject>(req.object, Kind::kLock, Kind::kRLock));
+      ReleaseLock(conn, Get<LockObject>(req.object, {Kind::kLock, Kind::kRLock}));
       break;
 
     case Op::kSemAcquire: {
-      auto& s = Get<SemaphoreObject>(req.object, Kind::kSemaphore, Kind::kBoundedSemaphore);
+      auto& s = Get<SemaphoreObject>(req.object, {Kind::kSemaphore, Kind::kBoundedSemaphore});
       auto available = [&] { return s.value > 0; };
       const bool got = req.n == 0 ? available() : WaitFor(s, req, lock, available);
       if (got) --s.value;
@@ -475,7 +479,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kSemRelease: {
-      auto& s = Get<SemaphoreObject>(req.object, Kind::kSemaphore, Kind::kBoundedSemaphore);
+      auto& s = Get<SemaphoreObject>(req.object, {Kind::kSemaphore, Kind::kBoundedSemaphore});
       if (s.bound > 0 && s.value >= s.bound) {
         Fail("ValueError", "BoundedSemaphore.release: released too many times");
       }
@@ -484,34 +488,34 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kSemValue:
-      reply(static_cast<int64_t>(Get<SemaphoreObject>(req.object, Kind::kSemaphore, Kind::kBoundedSemaphore).value));
+      reply(static_cast<int64_t>(Get<SemaphoreObject>(req.object, {Kind::kSemaphore, Kind::kBoundedSemaphore}).value));
       break;
 
     case Op::kEventSet: {
-      auto& e = Get<EventObject>(req.object, Kind::kEvent);
+      auto& e = Get<EventObject>(req.object, {Kind::kEvent});
       e.flag = true;
       e.cv.notify_all();
       break;
     }
     case Op::kEventClear:
-      Get<EventObject>(req.object, Kind::kEvent).flag = false;
+      Get<EventObject>(req.object, {Kind::kEvent}).flag = false;
       break;
     case Op::kEventIsSet:
-      reply(Get<EventObject>(req.object, Kind::kEvent).flag);
+      reply(Get<EventObject>(req.object, {Kind::kEvent}).flag);
       break;
     case Op::kEventWait: {
-      auto& e = Get<EventObject>(req.object, Kind::kEvent);
+      auto& e = Get<EventObject>(req.object, {Kind::kEvent});
       WaitFor(e, req, lock, [&] { return e.flag; });
       reply(e.flag);
       break;
     }
 
     case Op::kCondLock:
-      reply(Get<ConditionObject>(req.object, Kind::kCondition).lock);
+      reply(Get<ConditionObject>(req.object, {Kind::kCondition}).lock);
       break;
     case Op::kCondWait: {
-      auto& c = Get<ConditionObject>(req.object, Kind::kCondition);
-      auto& l = Get<LockObject>(c.lock, Kind::kLock, Kind::kRLock);
+      auto& c = Get<ConditionObject>(req.object, {Kind::kCondition});
+      auto& l = Get<LockObject>(c.lock, {Kind::kLock, Kind::kRLock});
       if (l.owner != conn) Fail("ValueError", "Condition.wait: the lock is not held by this client");
       const long depth = l.count;
       l.owner = 0;
@@ -528,8 +532,8 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kCondNotify: {
-      auto& c = Get<ConditionObject>(req.object, Kind::kCondition);
-      auto& l = Get<LockObject>(c.lock, Kind::kLock, Kind::kRLock);
+      auto& c = Get<ConditionObject>(req.object, {Kind::kCondition});
+      auto& l = Get<LockObject>(c.lock, {Kind::kLock, Kind::kRLock});
       if (l.owner != conn) Fail("ValueError", "Condition.notify: the lock is not held by this client");
       const long waiting = c.sleepers - c.notified;
       const long wake = req.n < 0 ? waiting : std::min<long>(req.n, waiting);
@@ -541,7 +545,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
     }
 
     case Op::kBarrierWait: {
-      auto& b = Get<BarrierObject>(req.object, Kind::kBarrier);
+      auto& b = Get<BarrierObject>(req.object, {Kind::kBarrier});
       if (b.broken) Fail("BrokenBarrierError", "barrier is broken");
       const uint64_t generation = b.generation;
       const long index = b.count++;
@@ -563,7 +567,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
     }
     case Op::kBarrierAbort:
     case Op::kBarrierReset: {
-      auto& b = Get<BarrierObject>(req.object, Kind::kBarrier);
+      auto& b = Get<BarrierObject>(req.object, {Kind::kBarrier});
       b.broken = req.op == Op::kBarrierAbort;
       b.count = 0;
       ++b.generation;
@@ -571,13 +575,13 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       break;
     }
     case Op::kBarrierBroken:
-      reply(Get<BarrierObject>(req.object, Kind::kBarrier).broken);
+      reply(Get<BarrierObject>(req.object, {Kind::kBarrier}).broken);
       break;
     case Op::kBarrierParties:
-      reply(static_cast<int64_t>(Get<BarrierObject>(req.object, Kind::kBarrier).parties));
+      reply(static_cast<int64_t>(Get<BarrierObject>(req.object, {Kind::kBarrier}).parties));
       break;
     case Op::kBarrierWaiting:
-      reply(static_cast<int64_t>(Get<BarrierObject>(req.object, Kind::kBarrier).count));
+      reply(static_cast<int64_t>(Get<BarrierObject>(req.object, {Kind::kBarrier}).count));
       break;
   }
   return r;

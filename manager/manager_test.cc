@@ -296,6 +296,27 @@ TEST(Manager, SocketIsInAPrivateDirectoryRemovedEvenWhenTheOwnerIsKilled) {
 }
 
 
+// A request naming an object of another kind (a namespace's id sent with a
+// list operation, any id with any operation) is an error for that client,
+// never a cast of the object to the wrong type; the server goes on.
+TEST(Manager, RequestsForTheWrongKindOfObjectAreRefused) {
+  Manager manager;
+  auto ns = manager.Namespace();
+  auto value = manager.Value<int>(5);
+  const std::vector<internal::Op> list_ops = {internal::Op::kListAppend, internal::Op::kListGet,
+                                              internal::Op::kListSet, internal::Op::kListPop};
+  for (const internal::ObjectRef& ref : {ns.ref(), value.ref()}) {
+    for (internal::Op op : list_ops) {
+      internal::Request r;
+      r.object = ref.id;
+      r.op = op;
+      r.a = encode(1);
+      EXPECT_THROW(internal::Call(ref.address, ref.authkey, r), Error);
+    }
+  }
+  EXPECT_EQ(value.value(), 5);  // the server lives, its objects intact
+}
+
 void PutFortyTwo(proxy::Queue<int> q) { q.put(42); }
 
 // Python's Manager() works whatever the start method; so does this one (its
