@@ -1,7 +1,10 @@
 #include "manager/manager_server.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +15,9 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <system_error>
 #include <thread>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -588,6 +593,14 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
 }
 
 void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
+  // A remote client that vanishes (its machine off the network) is noticed
+  // within minutes and its locks released (ReleaseLocksOf below): TCP
+  // keepalive after 60 s idle, 3 probes 10 s apart. (No-ops on Unix sockets.)
+  const int on = 1, idle = 60, interval = 10, probes = 3;
+  setsockopt(conn.fileno(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(conn.fileno(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(conn.fileno(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(conn.fileno(), IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
   for (;;) {
     Request req;
     try {
@@ -647,21 +660,34 @@ int ServeManager(Listener& listener, pid_t owner) {
     return 0;
   }
   uint64_t next_conn = 1;
+  // > 0 after accept() failed for want of descriptors or memory (EMFILE...):
+  // the client waits in the backlog and the listener stays readable, so the
+  // loop watches only the owner for this long (10 ms doubling to 1 s, reset
+  // by the next accept) instead of spinning.
+  std::chrono::milliseconds pause{0};
   for (;;) {
-    pollfd polls[2] = {{listener.fileno(), POLLIN, 0}, {owner_fd, POLLIN, 0}};
-    if (::poll(polls, owner_fd >= 0 ? 2 : 1, -1) < 0) continue;
-    if (owner_fd >= 0 && polls[1].revents) {
+    pollfd polls[2] = {{pause.count() > 0 ? -1 : listener.fileno(), POLLIN, 0}, {owner_fd, POLLIN, 0}};
+    const int n = ::poll(polls, 2, pause.count() > 0 ? static_cast<int>(pause.count()) : -1);
+    if (n < 0) continue;  // EINTR
+    if (polls[1].revents) {
       // The owner is gone without shutting us down: its socket file and
       // private directory are ours to remove.
       listener.close();
       return 0;
     }
-    if (!polls[0].revents) continue;
+    if (pause.count() == 0 && !polls[0].revents) continue;
+    const std::chrono::milliseconds paused = std::exchange(pause, std::chrono::milliseconds(0));
     try {
       Connection conn = listener.accept();
+      // A thread that cannot be had refuses this client (its connection is
+      // closed with the thread's arguments); the server lives.
       std::thread(ServeClient, std::ref(server), std::move(conn), next_conn++).detach();
+    } catch (const AuthenticationError&) {
+      // A client that failed the handshake: nothing was touched.
+    } catch (const std::system_error&) {
+      // No thread for this client: refused, as above.
     } catch (const Error&) {
-      // Failed authentication or a vanished client: nothing was touched.
+      pause = std::clamp(paused * 2, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
     }
   }
 }

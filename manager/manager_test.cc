@@ -2,14 +2,22 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -315,6 +323,58 @@ TEST(Manager, RequestsForTheWrongKindOfObjectAreRefused) {
     }
   }
   EXPECT_EQ(value.value(), 5);  // the server lives, its objects intact
+}
+
+// CPU time (user + system, all threads) process `pid` has used so far.
+std::chrono::milliseconds CpuTimeOf(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  long ticks = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
+  }
+  return std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK));
+}
+
+// Out of descriptors, the server's accept loop pauses instead of spinning,
+// and takes clients again once it has descriptors.
+TEST(Manager, OutOfDescriptorsTheServerBacksOffAndRecovers) {
+  Manager manager;
+  auto value = manager.Value<int>(1);  // this thread's connection stays open
+  const pid_t server = manager.pid();
+  size_t open_now = 0;
+  for ([[maybe_unused]] const auto& fd : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(server) + "/fd")) {
+    ++open_now;
+  }
+  rlimit before{};
+  ASSERT_EQ(prlimit(server, RLIMIT_NOFILE, nullptr, &before), 0);
+  const rlimit tight{open_now + 2, before.rlim_max};
+  ASSERT_EQ(prlimit(server, RLIMIT_NOFILE, &tight, nullptr), 0);
+  // Silent clients (no handshake): the first ones take the last
+  // descriptors, the rest wait in the backlog while accept() fails.
+  std::vector<int> silent;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, manager.address().c_str(), sizeof addr.sun_path - 1);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    silent.push_back(fd);
+  }
+  std::this_thread::sleep_for(300ms);  // reach the steady state: no event marks it
+  const auto cpu = CpuTimeOf(server);
+  std::this_thread::sleep_for(1s);
+  EXPECT_LT(CpuTimeOf(server) - cpu, 300ms) << "the manager's accept loop spins out of descriptors";
+  ASSERT_EQ(prlimit(server, RLIMIT_NOFILE, &before, nullptr), 0);
+  for (int fd : silent) close(fd);
+  // A new connection (a new thread's) is taken once the pause is over.
+  int got = 0;
+  std::thread other([&] { got = value.value(); });
+  other.join();
+  EXPECT_EQ(got, 1);
 }
 
 void PutFortyTwo(proxy::Queue<int> q) { q.put(42); }
