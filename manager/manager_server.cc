@@ -15,10 +15,12 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <system_error>
 #include <thread>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -111,7 +113,24 @@ struct BarrierObject : Object {
   uint64_t generation = 0;
   uint64_t completed = UINT64_MAX;
   bool broken = false;
+  // The connections of the parties counted in `count` (their threads'
+  // t_client_fd): an arriving party drops those whose client is gone before
+  // it counts itself, so a dead party never completes the barrier.
+  std::set<int> waiting;
 };
+
+// The connection of the client this thread serves (ServeClient), for
+// ClientGone.
+thread_local int t_client_fd = -1;
+constexpr auto kClientCheck = std::chrono::milliseconds(100);
+
+// ClientGone: whether this thread's client has hung up (or its socket
+// failed): a blocked call of a dead client is cancelled (Server::WaitFor).
+bool HungUp(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+bool ClientGone() { return t_client_fd >= 0 && HungUp(t_client_fd); }
 
 class Server {
  public:
@@ -148,16 +167,38 @@ class Server {
   }
 
   // Waits on o.cv until ready() or the request's timeout; false on timeout.
+  // It wakes every kClientCheck, and whenever ready() turns true, to see
+  // whether the client is still there: a client that died while it waited
+  // has its call cancelled (Fail), so it takes nothing (a lock, a semaphore
+  // unit, a notification) meant for the living.
   template <class Pred>
   bool WaitFor(Object& o, const Request& req, MutexLock& lock, Pred ready)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (req.timeout < 0) {
-      lock.Wait(o.cv, ready);
-      return true;
+    std::optional<Clock::time_point> deadline;
+    if (req.timeout >= 0) {
+      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(req.timeout));
     }
-    const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                             std::chrono::duration<double>(req.timeout));
-    return lock.WaitUntil(o.cv, deadline, ready);
+    for (;;) {
+      const Clock::time_point slice = Clock::now() + kClientCheck;
+      const bool is_ready = lock.WaitUntil(o.cv, deadline ? std::min(*deadline, slice) : slice, ready);
+      if (ClientGone()) Fail("Error", "manager: the client is gone; its call is cancelled");
+      if (is_ready) return true;
+      if (deadline && Clock::now() >= *deadline) return false;
+    }
+  }
+
+  // WaitForParty: a barrier party's wait; a party whose client is gone
+  // leaves the count it had joined.
+  bool WaitForParty(BarrierObject& b, const Request& req, MutexLock& lock, uint64_t generation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    try {
+      return WaitFor(b, req, lock, [&] { return b.generation != generation; });
+    } catch (const Failure&) {
+      // Gone: out of the count, unless an arriving party has taken it out.
+      if (b.generation == generation && b.waiting.erase(t_client_fd) > 0) --b.count;
+      throw;
+    }
   }
 
   bool AcquireLock(uint64_t conn, LockObject& l, const Request& req, MutexLock& lock)
@@ -305,15 +346,29 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
                                                                        : Deadline(Clock::now() + ToDuration(req.timeout));
       // (mu_ itself, not `lock`: clang 14 cannot follow a scoped unlock.
       // Taken again on every way out, so `lock` still owns it after.)
-      bool ok;
+      // In slices (kClientCheck), so that a remote client that dies while
+      // it waits has its call cancelled, not completed for nobody; an item
+      // a dead client's get took within its last slice is put back (at the
+      // end of the queue: it cannot go back in its place).
+      bool ok = false;
       mu_.unlock();
       try {
-        if (req.op == Op::kQueuePut) {
-          ok = q->Put(req.a, deadline);
-        } else if (req.op == Op::kQueueGet) {
-          ok = q->Get(&r.payload, deadline);
-        } else {
-          ok = q->Join(deadline);
+        for (;;) {
+          if (ClientGone()) Fail("Error", "manager: the client is gone; its call is cancelled");
+          Deadline slice = Clock::now() + kClientCheck;
+          if (deadline && *deadline < *slice) slice = deadline;
+          if (req.op == Op::kQueuePut) {
+            ok = q->Put(req.a, slice);
+          } else if (req.op == Op::kQueueGet) {
+            ok = q->Get(&r.payload, slice);
+          } else {
+            ok = q->Join(slice);
+          }
+          if (ok || Expired(deadline)) break;
+        }
+        if (ok && req.op == Op::kQueueGet && ClientGone()) {
+          q->Put(r.payload, Clock::now() + std::chrono::seconds(1));
+          Fail("Error", "manager: the client is gone; its call is cancelled");
         }
       } catch (...) {
         mu_.lock();
@@ -527,7 +582,14 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       l.count = 0;
       l.cv.notify_all();
       ++c.sleepers;
-      bool notified = WaitFor(c, req, lock, [&] { return c.notified > 0; });
+      bool notified;
+      try {
+        notified = WaitFor(c, req, lock, [&] { return c.notified > 0; });
+      } catch (const Failure&) {
+        --c.sleepers;  // cancelled (the client is gone): it takes no notification
+        c.notified = std::min(c.notified, c.sleepers);
+        throw;
+      }
       if (notified) --c.notified;
       --c.sleepers;
       lock.Wait(l.cv, [&] { return l.owner == 0; });
@@ -553,15 +615,26 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       auto& b = Get<BarrierObject>(req.object, {Kind::kBarrier});
       if (b.broken) Fail("BrokenBarrierError", "barrier is broken");
       const uint64_t generation = b.generation;
+      for (auto it = b.waiting.begin(); it != b.waiting.end();) {
+        if (HungUp(*it)) {
+          it = b.waiting.erase(it);
+          --b.count;
+        } else {
+          ++it;
+        }
+      }
       const long index = b.count++;
+      b.waiting.insert(t_client_fd);
       if (b.count == b.parties) {
         b.count = 0;
+        b.waiting.clear();
         b.completed = generation;
         ++b.generation;
         b.cv.notify_all();
-      } else if (!WaitFor(b, req, lock, [&] { return b.generation != generation; })) {
+      } else if (!WaitForParty(b, req, lock, generation)) {
         b.broken = true;
         b.count = 0;
+        b.waiting.clear();
         ++b.generation;
         b.cv.notify_all();
         Fail("BrokenBarrierError", "Barrier.wait timed out; the barrier is now broken");
@@ -575,6 +648,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
       auto& b = Get<BarrierObject>(req.object, {Kind::kBarrier});
       b.broken = req.op == Op::kBarrierAbort;
       b.count = 0;
+      b.waiting.clear();
       ++b.generation;
       b.cv.notify_all();
       break;
@@ -593,6 +667,7 @@ Response Server::Handle(uint64_t conn, Request& req, MutexLock& lock) {
 }
 
 void ServeClient(Server& server, Connection conn, uint64_t conn_id) {
+  t_client_fd = conn.fileno();
   // A remote client that vanishes (its machine off the network) is noticed
   // within minutes and its locks released (ReleaseLocksOf below): TCP
   // keepalive after 60 s idle, 3 probes 10 s apart. (No-ops on Unix sockets.)

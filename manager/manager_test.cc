@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -375,6 +376,81 @@ TEST(Manager, OutOfDescriptorsTheServerBacksOffAndRecovers) {
   std::thread other([&] { got = value.value(); });
   other.join();
   EXPECT_EQ(got, 1);
+}
+
+// ---- A client that dies while blocked takes nothing meant for the living ----
+
+// Runs `blocked` in a child, lets it block in the server, and SIGKILLs it.
+// (The server shows no sign that the child's call is waiting: a short pause
+// stands for it.)
+void KillWhileBlocked(const std::function<void()>& blocked) {
+  const pid_t child = testing::ForkChild([&] {
+    blocked();
+    return 0;
+  });
+  std::this_thread::sleep_for(300ms);
+  kill(child, SIGKILL);
+  EXPECT_EQ(testing::WaitChild(child), -SIGKILL);
+}
+
+TEST(DeadBlockedClient, TakesNoSemaphoreUnit) {
+  Manager manager;
+  auto sem = manager.Semaphore(0);
+  KillWhileBlocked([&] { sem.acquire(true); });
+  sem.release();
+  EXPECT_TRUE(sem.acquire(5s)) << "the dead client's call took the unit";
+}
+
+TEST(DeadBlockedClient, TakesNoLock) {
+  Manager manager;
+  auto lock = manager.Lock();
+  lock.acquire(true);
+  KillWhileBlocked([&] { lock.acquire(true); });
+  lock.release();
+  EXPECT_TRUE(lock.acquire(5s)) << "the dead client's call took the lock";
+  lock.release();
+}
+
+TEST(DeadBlockedClient, TakesNoQueueItem) {
+  // Over TCP, so that the child's get() waits in the server (a local
+  // client waits in shared memory, and takes nothing once dead).
+  Manager manager(ManagerOptions{.address = "127.0.0.1:0"});
+  auto q = manager.Queue<int>();
+  KillWhileBlocked([&] { q.get(); });
+  q.put(7);
+  EXPECT_EQ(q.get(5s), 7) << "the dead client's get took the item";
+}
+
+TEST(DeadBlockedClient, TakesNoNotification) {
+  Manager manager;
+  auto cond = manager.Condition();
+  KillWhileBlocked([&] {
+    cond.acquire();
+    cond.wait();
+  });
+  bool notified = false;
+  std::thread waiter([&] {
+    cond.acquire();
+    notified = cond.wait(10s);
+    cond.release();
+  });
+  std::this_thread::sleep_for(300ms);  // the waiter waits (no sign of it either)
+  cond.acquire();
+  cond.notify(1);
+  cond.release();
+  waiter.join();
+  EXPECT_TRUE(notified) << "the dead client's wait took the notification";
+}
+
+TEST(DeadBlockedClient, LeavesTheBarrierItJoined) {
+  Manager manager;
+  auto barrier = manager.Barrier(2);
+  KillWhileBlocked([&] { barrier.wait(); });
+  int index = -1;
+  std::thread other([&] { index = barrier.wait(10s); });
+  EXPECT_GE(barrier.wait(10s), 0);  // two living parties pass together
+  other.join();
+  EXPECT_GE(index, 0);
 }
 
 void PutFortyTwo(proxy::Queue<int> q) { q.put(42); }
