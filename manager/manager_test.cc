@@ -453,6 +453,21 @@ TEST(DeadBlockedClient, LeavesTheBarrierItJoined) {
   EXPECT_GE(index, 0);
 }
 
+// A hostile (authenticated) client's garbage closes its own connection
+// only: the server and the other clients go on.
+TEST(Manager, GarbageFromAClientClosesThatConnectionOnly) {
+  Manager manager;
+  auto value = manager.Value<int>(3);
+  const auto& ref = value.ref();
+  for (const std::string& garbage :
+       {std::string("not a request"), std::string(1, '\xff'), std::string(4096, '\x7f')}) {
+    Connection hostile = Client(ref.address, ref.authkey);
+    hostile.send_bytes(garbage);
+    EXPECT_THROW(hostile.recv_bytes(), Error);  // dropped, not answered
+  }
+  EXPECT_EQ(value.value(), 3);
+}
+
 void PutFortyTwo(proxy::Queue<int> q) { q.put(42); }
 
 // Python's Manager() works whatever the start method; so does this one (its
