@@ -174,6 +174,7 @@ class Server {
   template <class Pred>
   bool WaitFor(Object& o, const Request& req, MutexLock& lock, Pred ready)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (ready()) return true;  // no wait: the client was there to ask
     std::optional<Clock::time_point> deadline;
     if (req.timeout >= 0) {
       deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(

@@ -11,13 +11,10 @@
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <memory>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -247,23 +244,31 @@ TEST(Manager, ShutdownRemovesSocketAndProcess) {
   EXPECT_TRUE(testing::ChildPids().empty());
 }
 
-TEST(Manager, ServerExitsWhenOwnerDies) {
+// Its owner SIGKILLed, the server ends too, and removes its socket's
+// private 0700 directory (which the owner could not).
+TEST(Manager, ServerExitsAndRemovesItsSocketWhenTheOwnerIsKilled) {
   auto r_w = Pipe();  // clang 14 cannot capture structured bindings
   auto& r = r_w.first;
   auto& w = r_w.second;
   pid_t owner = testing::ForkChild([&] {
     Manager manager;
-    w.send(static_cast<int>(manager.pid()));
+    w.send(std::make_pair(static_cast<int>(manager.pid()), manager.address()));
     pause();
     return 0;
   });
-  const pid_t server = r.recv<int>();
+  const auto got = r.recv<std::pair<int, std::string>>();
+  const pid_t server = got.first;
+  const std::string& address = got.second;
+  const std::string dir = address.substr(0, address.rfind('/'));
+  struct stat st {};
+  ASSERT_EQ(stat(dir.c_str(), &st), 0) << dir;
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
   kill(owner, SIGKILL);
   EXPECT_EQ(testing::WaitChild(owner), -SIGKILL);
-  for (int i = 0; i < 1000 && kill(server, 0) == 0; ++i) std::this_thread::sleep_for(5ms);
-  EXPECT_NE(kill(server, 0), 0);
+  EXPECT_TRUE(testing::WaitUntil([&] { return kill(server, 0) != 0; }, 10s)) << "the server outlived its owner";
+  EXPECT_TRUE(testing::WaitUntil([&] { return access(dir.c_str(), F_OK) != 0; }, 10s))
+      << dir << " outlived its manager";
 }
-
 
 TEST(Manager, CyclesLeaveNoDescriptorBehind) {
   // The first cycle may make what lives for the process (the starter
@@ -281,27 +286,6 @@ TEST(Manager, CyclesLeaveNoDescriptorBehind) {
   const auto before = testing::OpenFds();
   for (int i = 0; i < 5; ++i) cycle();
   EXPECT_EQ(testing::OpenFds(), before);
-}
-
-TEST(Manager, SocketIsInAPrivateDirectoryRemovedEvenWhenTheOwnerIsKilled) {
-  auto r_w = Pipe();  // clang 14 cannot capture structured bindings
-  auto& r = r_w.first;
-  auto& w = r_w.second;
-  pid_t owner = testing::ForkChild([&] {
-    Manager manager;
-    w.send(manager.address());
-    pause();
-    return 0;
-  });
-  const std::string address = r.recv<std::string>();
-  const std::string dir = address.substr(0, address.rfind('/'));
-  struct stat st {};
-  ASSERT_EQ(stat(dir.c_str(), &st), 0) << dir;
-  EXPECT_EQ(st.st_mode & 0777, 0700u);
-  kill(owner, SIGKILL);
-  EXPECT_EQ(testing::WaitChild(owner), -SIGKILL);
-  EXPECT_TRUE(testing::WaitUntil([&] { return access(dir.c_str(), F_OK) != 0; }, 10s))
-      << dir << " outlived its manager";
 }
 
 
@@ -324,19 +308,6 @@ TEST(Manager, RequestsForTheWrongKindOfObjectAreRefused) {
     }
   }
   EXPECT_EQ(value.value(), 5);  // the server lives, its objects intact
-}
-
-// CPU time (user + system, all threads) process `pid` has used so far.
-std::chrono::milliseconds CpuTimeOf(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  long ticks = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
-  }
-  return std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK));
 }
 
 // Out of descriptors, the server's accept loop pauses instead of spinning,
@@ -366,9 +337,9 @@ TEST(Manager, OutOfDescriptorsTheServerBacksOffAndRecovers) {
     silent.push_back(fd);
   }
   std::this_thread::sleep_for(300ms);  // reach the steady state: no event marks it
-  const auto cpu = CpuTimeOf(server);
+  const auto cpu = testing::CpuTime(server);
   std::this_thread::sleep_for(1s);
-  EXPECT_LT(CpuTimeOf(server) - cpu, 300ms) << "the manager's accept loop spins out of descriptors";
+  EXPECT_LT(testing::CpuTime(server) - cpu, 300ms) << "the manager's accept loop spins out of descriptors";
   ASSERT_EQ(prlimit(server, RLIMIT_NOFILE, &before, nullptr), 0);
   for (int fd : silent) close(fd);
   // A new connection (a new thread's) is taken once the pause is over.

@@ -15,7 +15,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -143,23 +142,11 @@ class Server {
   int port_ = 0;
 };
 
-// CPU time (user + system) the server and its children have used so far.
+// CPU time the server and its children have used so far.
 std::chrono::milliseconds CpuTime(const Server& server) {
-  std::set<pid_t> pids = server.Children();
-  pids.insert(server.pid());
-  long ticks = 0;
-  for (pid_t pid : pids) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const size_t paren = stat.rfind(')');
-    if (paren == std::string::npos) continue;
-    std::istringstream fields(stat.substr(paren + 2));
-    std::string field;
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-      if (i == 14 || i == 15) ticks += std::stol(field);  // utime, stime
-    }
-  }
-  return std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK));
+  std::chrono::milliseconds total = mp::testing::CpuTime(server.pid());
+  for (pid_t child : server.Children()) total += mp::testing::CpuTime(child);
+  return total;
 }
 
 // Whether `fd` is answered with "ABC" for "abc" within a few seconds.

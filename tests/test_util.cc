@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace mp::testing {
 
@@ -85,17 +86,25 @@ namespace {
 
 // The state (field 3) and parent (field 4) of `pid`, from /proc; false if
 // it is gone.
-bool ReadStateAndParent(const std::string& pid, char* state, pid_t* ppid) {
+// The fields of /proc/<pid>/stat after the ")" that closes the command name
+// (field 3, the state, first); empty if the process is gone.
+std::vector<std::string> StatFields(const std::string& pid) {
   std::ifstream stat("/proc/" + pid + "/stat");
   std::string line;
-  if (!std::getline(stat, line)) return false;
-  // Fields after the ")" that closes the command name: state, ppid, ...
+  std::vector<std::string> fields;
+  if (!std::getline(stat, line)) return fields;
   const auto close = line.rfind(')');
-  if (close == std::string::npos) return false;
+  if (close == std::string::npos) return fields;
   std::istringstream rest(line.substr(close + 2));
-  std::string state_field;
-  rest >> state_field >> *ppid;
-  *state = state_field.empty() ? '?' : state_field[0];
+  for (std::string field; rest >> field;) fields.push_back(field);
+  return fields;
+}
+
+bool ReadStateAndParent(const std::string& pid, char* state, pid_t* ppid) {
+  const std::vector<std::string> fields = StatFields(pid);
+  if (fields.size() < 2) return false;
+  *state = fields[0].empty() ? '?' : fields[0][0];
+  *ppid = static_cast<pid_t>(std::stol(fields[1]));
   return true;
 }
 
@@ -135,6 +144,13 @@ bool ProcessEnded(pid_t pid) {
   pid_t ppid;
   if (!ReadStateAndParent(std::to_string(pid), &state, &ppid)) return true;
   return state == 'Z' || state == 'X';
+}
+
+std::chrono::milliseconds CpuTime(pid_t pid) {
+  const std::vector<std::string> fields = StatFields(std::to_string(pid));
+  if (fields.size() < 13) return std::chrono::milliseconds(0);
+  const long ticks = std::stol(fields[11]) + std::stol(fields[12]);  // utime, stime (14, 15)
+  return std::chrono::milliseconds(ticks * 1000 / sysconf(_SC_CLK_TCK));
 }
 
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

@@ -43,6 +43,10 @@ std::set<pid_t> ZombieChildren();
 // ProcessEnded is true when `pid` is gone or a zombie.
 bool ProcessEnded(pid_t pid);
 
+// CpuTime is the CPU time (user + system, all threads) process `pid` has
+// used so far; 0 once it is gone.
+std::chrono::milliseconds CpuTime(pid_t pid);
+
 // WaitUntil polls `condition` every millisecond until it holds (true) or
 // `timeout` passes (false): for states no event announces, such as another
 // process's exit.
