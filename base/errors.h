@@ -99,6 +99,13 @@ class KeyError : public Error {
   using Error::Error;
 };
 
+// Python: IndexError. A manager list or Array has no such index, or an
+// empty list was popped.
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
+
 // The process running a task died (segfault, abort, SIGKILL, OOM) before it
 // returned a result. Python's Pool hangs in this case; ours fails the task.
 class WorkerLostError : public Error {

@@ -63,6 +63,10 @@ class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowE
     size_ += size;
   }
   size_t size() const { return size_; }
+  // counting_only: this archive only measures (encoded_size). A type whose
+  // save() has a side effect (a manager proxy pins its referent) skips it
+  // here and writes bytes of the same size.
+  bool counting_only() const { return out_ == nullptr && !writing_spans_; }
 
  private:
   void WriteSpans(const char* data, size_t size) {

@@ -11,6 +11,7 @@
 
 #include "base/errors.h"
 #include "base/scoped_fd.h"
+#include "ipc/internal/resource_tracker.h"
 
 namespace mp {
 namespace {
@@ -34,9 +35,25 @@ std::string StripSlash(std::string name) {
 
 }  // namespace
 
-SharedMemory::SharedMemory(create_t, size_t size, std::string name)
+SharedMemory::SharedMemory(create_t, size_t size, std::string name, bool track)
     : name_(name.empty() ? RandomName() : StripSlash(std::move(name))) {
   open(true, size);
+  if (track) {
+    StartTracking();
+  } else {
+    creator_pid_ = 0;  // another owner unlinks it
+  }
+}
+
+void SharedMemory::StartTracking() {
+  try {
+    internal::TrackSegment(name_);
+  } catch (...) {
+    close();
+    unlink();
+    throw;
+  }
+  tracked_ = true;
 }
 
 SharedMemory::SharedMemory(std::string name) : name_(StripSlash(std::move(name))) {
@@ -46,6 +63,7 @@ SharedMemory::SharedMemory(std::string name) : name_(StripSlash(std::move(name))
 SharedMemory::SharedMemory(std::string name, bool create, size_t size)
     : name_(name.empty() && create ? RandomName() : StripSlash(std::move(name))) {
   open(create, size);
+  if (create) StartTracking();
 }
 
 void SharedMemory::open(bool create, size_t size) {
@@ -57,6 +75,7 @@ void SharedMemory::open(bool create, size_t size) {
   if (!fd.valid()) throw_errno(("shm_open(" + name_ + ")").c_str());
   if (create) {
     creator_pid_ = getpid();
+    tracked_ = false;
     if (ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
       const int err = errno;
       shm_unlink(path.c_str());
@@ -82,6 +101,7 @@ SharedMemory::SharedMemory(SharedMemory&& other) noexcept
       data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       creator_pid_(std::exchange(other.creator_pid_, 0)),
+      tracked_(std::exchange(other.tracked_, false)),
       unlinked_(other.unlinked_) {}
 
 SharedMemory& SharedMemory::operator=(SharedMemory&& other) noexcept {
@@ -112,6 +132,14 @@ void SharedMemory::unlink() {
   if (unlinked_) return;
   if (shm_unlink(("/" + name_).c_str()) != 0 && errno != ENOENT) throw_errno("shm_unlink");
   unlinked_ = true;
+  if (tracked_) {
+    tracked_ = false;
+    try {
+      internal::UntrackSegment(name_);
+    } catch (const std::exception&) {
+      // The tracker is gone: it has nothing of ours to unlink.
+    }
+  }
 }
 
 }  // namespace mp

@@ -10,6 +10,13 @@
 // destroyed, the destructor does (so nothing is left in /dev/shm). Attaching
 // handles never unlink on their own.
 //
+// Tracking (Python's track=True, the default): a created block is also
+// registered with the process's resource tracker (a small process of its
+// own), which unlinks it if the creator, and the forked children that share
+// its tracker, all end without unlinking it: SIGKILL leaves nothing in
+// /dev/shm. track = false opts out of both: the handle then never unlinks on
+// its own (another owner does, such as a SharedMemoryManager).
+//
 // Thread safety: the handle is not synchronized; the memory is raw (use a
 //   Lock or atomics for what is stored in it).
 // Fork safety: a forked child sees the same mapping; the child's copy of a
@@ -35,7 +42,7 @@ class SharedMemory {
 
   // Creates a new block of `size` bytes (zeroed) under `name`, or a random
   // "/psm_..." name when empty. Throws mp::Error if the name exists.
-  SharedMemory(create_t, size_t size, std::string name = "");
+  SharedMemory(create_t, size_t size, std::string name = "", bool track = true);
   // Attaches to an existing block. Throws mp::Error if there is none.
   explicit SharedMemory(std::string name);
   // Python's form: SharedMemory(name, create, size).
@@ -58,10 +65,12 @@ class SharedMemory {
 
  private:
   void open(bool create, size_t size);
+  void StartTracking();
   std::string name_;
   void* data_ = nullptr;
   size_t size_ = 0;
-  pid_t creator_pid_ = 0;  // nonzero: this handle created the name
+  pid_t creator_pid_ = 0;  // nonzero: this handle created the name and owns it
+  bool tracked_ = false;   // registered with the resource tracker
   bool unlinked_ = false;
 };
 

@@ -20,6 +20,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "ipc/connection.h"
+#include "process/process.h"
 #include "pool/pool.h"
 #include "tests/test_util.h"
 
@@ -138,7 +140,7 @@ TEST(Manager, DictAndListContents) {
   EXPECT_EQ(l.get(0), 100);
   EXPECT_EQ(l.pop(), 8);
   EXPECT_EQ(l.size(), 4u);
-  EXPECT_THROW(l.get(99), ValueError);
+  EXPECT_THROW(l.get(99), IndexError);
   d.clear();
   EXPECT_EQ(d.size(), 0u);
 }
@@ -296,16 +298,25 @@ TEST(Manager, RequestsForTheWrongKindOfObjectAreRefused) {
   Manager manager;
   auto ns = manager.Namespace();
   auto value = manager.Value<int>(5);
-  const std::vector<internal::Op> list_ops = {internal::Op::kListAppend, internal::Op::kListGet,
-                                              internal::Op::kListSet, internal::Op::kListPop};
+  namespace wire = internal::wire;
   for (const internal::ObjectRef& ref : {ns.ref(), value.ref()}) {
-    for (internal::Op op : list_ops) {
-      internal::Request r;
-      r.object = ref.id;
-      r.op = op;
-      r.a = encode(1);
-      EXPECT_THROW(internal::Call(ref.address, ref.authkey, r), Error);
-    }
+    auto refused = [&](auto op) {
+      op.id = ref.id;
+      EXPECT_THROW(internal::Call(ref.address, ref.authkey, op), Error) << typeid(op).name();
+    };
+    refused(wire::ListAppend{{}, wire::Stored{encode(1), {}}});
+    refused(wire::ListGet{{}, 0});
+    refused(wire::ListSet{{}, 0, wire::Stored{encode(1), {}}});
+    refused(wire::ListPop{{}, -1});
+    refused(wire::DictGet{{}, encode(1), std::nullopt});
+    refused(wire::QueueGet{{}, wire::Wait{false, -1}});
+    refused(wire::LockRelease{});
+    refused(wire::BarrierQuery{});
+    refused(wire::Invoke{{}, 0, encode(std::tuple<>())});
+  }
+  // Ids that name nothing, and pins nobody made.
+  for (uint64_t id : {uint64_t{0}, uint64_t{999999}}) {
+    EXPECT_THROW(internal::Call(value.ref().address, value.ref().authkey, wire::ValueGet{{id}}), Error);
   }
   EXPECT_EQ(value.value(), 5);  // the server lives, its objects intact
 }

@@ -144,7 +144,7 @@ int RunSpawnMessage(const SpawnMessage& message) {
 
 SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup) {
   return SpawnMessage{BuildId(), NameCode(recipe.entry), NameCode(recipe.function),
-                      recipe.encode_args(), setup};
+                      recipe.encode_args(), setup, ProcessAuthkey()};
 }
 
 }  // namespace mp::internal

@@ -46,6 +46,7 @@ void init(int, char**) {
       _exit(1);
     }
     if (message.setup.daemon) internal::ArmDeathSignal(message.setup.parent_pid);
+    internal::SetProcessAuthkey(message.authkey);
     internal::Identity identity = internal::ChildIdentity(message.setup);
     internal::ChildMain(identity, [&] { return internal::RunSpawnMessage(message); });
   }

@@ -61,7 +61,7 @@ Process Launcher::start(ProcessOptions options, int arg) {
   Process process(std::move(options));
   internal::ChildSetup setup{process.name(), process.daemon(), process.identity_, getpid(),
                              current_process().name()};
-  internal::SpawnMessage message{"", {}, {}, encode(arg), setup};
+  internal::SpawnMessage message{"", {}, {}, encode(arg), setup, internal::ProcessAuthkey()};
   {
     internal::MutexLock lock(state_->mu);
     if (state_->owner != getpid()) throw ProcessError("Launcher.start: launcher belongs to another process");

@@ -128,6 +128,14 @@ std::vector<std::shared_ptr<ChildState>> LiveChildren();
 // ExitCleanup: terminate daemonic children, then join every child.
 void ExitCleanup();
 
+// ---- The authkey (authkey.cc) ----
+
+// ProcessAuthkey is this process's authkey, made (32 random bytes) at the
+// first call; LaunchFork calls it before forking, so that children share it.
+std::string ProcessAuthkey();
+// SetProcessAuthkey: a spawned child takes its parent's key.
+void SetProcessAuthkey(std::string key);
+
 // ---- Launching (popen_*.cc) ----
 
 // What a spawn or forkserver child receives.
@@ -137,9 +145,10 @@ struct SpawnMessage {
   CodeRef function;
   std::string args;
   ChildSetup setup;
+  std::string authkey;  // the parent's (ProcessAuthkey)
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(build_id, entry, function, args, setup);
+    ar(build_id, entry, function, args, setup, authkey);
   }
 };
 

@@ -83,6 +83,7 @@ void WarnIfMultiThreaded() {
 MP_CHILD_PATH std::shared_ptr<ChildState> LaunchFork(ChildSetup setup,
                                                 const std::function<int()>& body) {
   WarnIfMultiThreaded();
+  ProcessAuthkey();  // made before the fork, so that the child has the same
   // Flush first, so the child does not print the parent's buffered output again.
   FlushStandardStreams();
   // Without pidfds (Linux < 5.3), the sentinel is a pipe whose write end only

@@ -170,6 +170,7 @@ void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& r
       for (auto& [_, fd] : status_fds) ::close(fd);
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       if (message.setup.daemon) ArmDeathSignal(server);
+      SetProcessAuthkey(message.authkey);
       Identity identity = ChildIdentity(message.setup);
       ChildMain(identity, [&] { return run(message); });
     }

@@ -156,8 +156,12 @@ std::optional<int> Process::exitcode() {
 }
 
 ProcessInfo current_process() {
-  internal::MutexLock lock(internal::SelfMutex());
-  return ProcessInfo(getpid(), internal::Self().name, internal::Self().daemon);
+  ProcessInfo info = [] {
+    internal::MutexLock lock(internal::SelfMutex());
+    return ProcessInfo(getpid(), internal::Self().name, internal::Self().daemon);
+  }();
+  info.authkey_ = internal::ProcessAuthkey();
+  return info;
 }
 
 std::optional<ProcessInfo> parent_process() {

@@ -79,11 +79,19 @@ class ProcessInfo {
   pid_t pid() const { return pid_; }
   const std::string& name() const { return name_; }
   bool daemon() const { return daemon_; }
+  // authkey: the process's authentication key (32 random bytes in the main
+  // process, inherited by its children whatever the start method): the
+  // default key of a Manager, so that every child can reach it. Known for
+  // current_process() only (empty for the others). Python:
+  // current_process().authkey.
+  const std::string& authkey() const { return authkey_; }
 
  private:
+  friend ProcessInfo current_process();
   pid_t pid_;
   std::string name_;
   bool daemon_;
+  std::string authkey_;
 };
 
 namespace internal {
