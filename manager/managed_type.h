@@ -72,28 +72,35 @@ MP_METHOD_TRAITS(&)
 MP_METHOD_TRAITS(const&)
 #undef MP_METHOD_TRAITS
 
-// The methods of a managed type: the tuple of member pointers its
-// MP_MANAGED_TYPE line lists (found by argument-dependent lookup).
+// The methods of a managed type: the member pointers its MP_MANAGED_TYPE
+// line lists, as template arguments (found by argument-dependent lookup).
+template <auto... Methods>
+struct MethodList {
+  static constexpr size_t size = sizeof...(Methods);
+};
 template <class T>
-constexpr auto ManagedMethods() {
-  return MpManagedTypeMethods(static_cast<const T*>(nullptr));
-}
+using ManagedMethods = decltype(MpManagedTypeMethods(static_cast<const T*>(nullptr)));
 template <class T>
 constexpr bool IsManagedType = requires { MpManagedTypeMethods(static_cast<const T*>(nullptr)); };
 
-// MethodIndex: the position of `M` in T's list; a method not listed does
-// not compile.
-template <class T, auto M, size_t I = 0>
-constexpr size_t MethodIndex() {
-  constexpr auto methods = ManagedMethods<T>();
-  static_assert(I < std::tuple_size_v<decltype(methods)>,
-                "call<&T::method>: the method is not in T's MP_MANAGED_TYPE list");
-  if constexpr (std::is_same_v<std::tuple_element_t<I, decltype(methods)>, decltype(M)>) {
-    if constexpr (std::get<I>(methods) == M) return I;
-    else return MethodIndex<T, M, I + 1>();
-  } else {
-    return MethodIndex<T, M, I + 1>();
+// MethodIndex: the position of `M` in T's list (template arguments compare
+// exactly, which member pointer comparison in constant expressions does not
+// on every compiler); a method not listed does not compile.
+template <auto V>
+struct ValueTag {};
+template <auto M, auto... Methods>
+constexpr size_t IndexIn(MethodList<Methods...>) {
+  constexpr bool same[] = {std::is_same_v<ValueTag<M>, ValueTag<Methods>>..., false};
+  for (size_t i = 0; i < sizeof...(Methods); ++i) {
+    if (same[i]) return i;
   }
+  return sizeof...(Methods);
+}
+template <class T, auto M>
+constexpr size_t MethodIndex() {
+  constexpr size_t index = IndexIn<M>(ManagedMethods<T>{});
+  static_assert(index < ManagedMethods<T>::size, "call<&T::method>: the method is not in T's MP_MANAGED_TYPE list");
+  return index;
 }
 
 // The server's side of one method: decode the arguments, call, encode.
@@ -110,15 +117,14 @@ std::string InvokeMethod(void* self, std::string_view arguments) {
   }
 }
 
-template <class T, size_t... I>
-ManagedTypeInfo MakeTypeInfo(std::index_sequence<I...>) {
-  constexpr auto methods = ManagedMethods<T>();
+template <class T, auto... Methods>
+ManagedTypeInfo MakeTypeInfo(MethodList<Methods...>) {
   ManagedTypeInfo info;
   info.name = MpManagedTypeName(static_cast<const T*>(nullptr));
   for (absl::string_view name : absl::StrSplit(MpManagedTypeMethodNames(static_cast<const T*>(nullptr)), ',')) {
     info.method_names.emplace_back(absl::StripAsciiWhitespace(name));
   }
-  (info.methods.push_back(&InvokeMethod<T, std::get<I>(methods)>), ...);
+  (info.methods.push_back(&InvokeMethod<T, Methods>), ...);
   return info;
 }
 
@@ -126,8 +132,7 @@ ManagedTypeInfo MakeTypeInfo(std::index_sequence<I...>) {
 template <class T>
 struct ManagedTypeRegistrar {
   static const ManagedTypeInfo& Info() {
-    static const ManagedTypeInfo& info = RegisterManagedType(
-        MakeTypeInfo<T>(std::make_index_sequence<std::tuple_size_v<decltype(ManagedMethods<T>())>>()));
+    static const ManagedTypeInfo& info = RegisterManagedType(MakeTypeInfo<T>(ManagedMethods<T>{}));
     return info;
   }
   static inline const ManagedTypeInfo& registered = Info();
@@ -227,7 +232,7 @@ class Managed : public ProxyBase {
 // MP_MANAGED_TYPE(T, method, ...): see the top of this file. Up to 16 methods.
 #define MP_MANAGED_TYPE(T, ...)                                                                  \
   [[maybe_unused]] constexpr auto MpManagedTypeMethods(const T*) {                               \
-    return std::make_tuple(MP_INTERNAL_FOR_EACH(MP_INTERNAL_MEMBER_POINTER, T, __VA_ARGS__));    \
+    return ::mp::internal::MethodList<MP_INTERNAL_FOR_EACH(MP_INTERNAL_MEMBER_POINTER, T, __VA_ARGS__)>{}; \
   }                                                                                              \
   [[maybe_unused]] constexpr const char* MpManagedTypeName(const T*) { return #T; }              \
   [[maybe_unused]] constexpr const char* MpManagedTypeMethodNames(const T*) { return #__VA_ARGS__; } \
