@@ -64,8 +64,10 @@ namespace {
 // mutex released, so no other client waits for this one; in slices
 // (kClientCheck), so that a remote client that dies while it waits has its
 // call cancelled, not completed for nobody.
+// (cx.lock is held on entry, by Dispatch, and let go here around the wait;
+// the thread-safety analysis cannot follow a lock passed by reference.)
 template <class Attempt>
-bool InSlices(const wire::Wait& wait, Context& cx, Attempt attempt) {
+bool InSlices(const wire::Wait& wait, Context& cx, Attempt attempt) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   const Deadline deadline = !wait.block        ? Deadline(Clock::now())
                             : wait.timeout < 0 ? Deadline()
                                                : Deadline(Clock::now() + std::chrono::duration_cast<Clock::duration>(
@@ -644,7 +646,9 @@ std::vector<std::string> NamespaceObject::Handle(const wire::NamespaceNames&, Co
 
 // ---- Custom types ----------------------------------------------------------------------------
 
-std::string CustomObject::Handle(const wire::Invoke& op, Context& cx) {
+// (cx.lock is held on entry, by Dispatch, and let go here around the user's method;
+// the thread-safety analysis cannot follow a lock passed by reference.)
+std::string CustomObject::Handle(const wire::Invoke& op, Context& cx) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (op.method >= type.methods.size()) {
     Fail(ErrorCode::kError, "manager: " + type.name + " has no method number " + std::to_string(op.method));
   }

@@ -66,6 +66,7 @@ void Server::Reference(uint64_t id) {
 }
 
 void Server::Drop(const std::vector<uint64_t>& ids) {
+  mu_.AssertHeld();
   std::vector<uint64_t> work = ids;
   while (!work.empty()) {
     const uint64_t id = work.back();
@@ -81,6 +82,7 @@ void Server::Drop(const std::vector<uint64_t>& ids) {
 }
 
 wire::PinnedId Server::MintPin(uint64_t id) {
+  mu_.AssertHeld();
   Reference(id);
   const uint64_t pin = next_pin_++;
   pins_.emplace(pin, id);
@@ -88,6 +90,7 @@ wire::PinnedId Server::MintPin(uint64_t id) {
 }
 
 Kept Server::Keep(wire::Stored stored) {
+  mu_.AssertHeld();
   Kept kept{std::move(stored.bytes), {}};
   for (uint64_t pin : stored.pins) {
     auto it = pins_.find(pin);
@@ -99,6 +102,7 @@ Kept Server::Keep(wire::Stored stored) {
 }
 
 uint64_t Server::NewLock(bool recursive) {
+  mu_.AssertHeld();
   const uint64_t id = Add(std::make_shared<LockObject>(recursive), KindType(recursive ? wire::Kind::kRLock : wire::Kind::kLock));
   Reference(id);
   return id;
@@ -197,7 +201,8 @@ wire::PinnedId Server::Serve(const wire::Create& op, Context& cx) {
   return MintPin(id);
 }
 
-wire::PinnedId Server::Serve(const wire::CreateCustom& op, Context& cx) {
+// (cx.lock is let go around the user's constructor; see objects.cc.)
+wire::PinnedId Server::Serve(const wire::CreateCustom& op, Context& cx) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   const ManagedTypeInfo* type = FindManagedType(op.type);
   if (type == nullptr) {
     Fail(ErrorCode::kError, "manager: the server knows no type " + op.type + " (no MP_MANAGED_TYPE for it in its program)");
@@ -289,7 +294,12 @@ wire::Response Server::Dispatch(uint64_t connection, int client_fd, wire::Reques
   MutexLock lock(mu_);
   Context cx{*this, connection, client_fd, lock, attach_fd, {}, {}};
   try {
-    std::visit([&](auto& op) { r.payload = encode(Route(op, cx)); }, request.operation);
+    std::visit(
+        [&](auto& op) {
+          mu_.AssertHeld();  // (the analysis does not look into lambdas)
+          r.payload = encode(Route(op, cx));
+        },
+        request.operation);
     // Pins for what the reply hands out; none for a one-way request, whose
     // reply nobody reads.
     if (!request.oneway) {

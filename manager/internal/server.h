@@ -46,15 +46,18 @@ class Server {
   // Segments (SharedMemoryManager) to unlink when the server ends.
   std::vector<std::string> TrackedSegments() ABSL_LOCKS_EXCLUDED(mu_);
 
-  // For handlers (Context::server), with mu_ held:
+  // For handlers (Context::server), with mu_ held by Dispatch (through
+  // Context::lock, which the thread-safety analysis cannot follow: each
+  // asserts it instead).
   // Kept is a stored value whose pins the container takes over.
-  Kept Keep(wire::Stored stored) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Kept Keep(wire::Stored stored);
   // Drop gives up one reference to each of `ids` (a replaced value's).
-  void Drop(const std::vector<uint64_t>& ids) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Drop(const std::vector<uint64_t>& ids);
   // Get is object `id` if it is an O: any other id or class is an error
   // for the client, never a cast to the wrong type.
   template <class O>
-  O& Get(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  O& Get(uint64_t id) {
+    mu_.AssertHeld();
     auto* o = dynamic_cast<O*>(Find(id).get());
     if (o == nullptr) Fail(wire::ErrorCode::kError, "manager: object " + std::to_string(id) + " is not of the proxy's type");
     return *o;
@@ -65,10 +68,10 @@ class Server {
   // waited has its call cancelled (Fail), so it takes nothing (a lock, a
   // semaphore unit, a notification) meant for the living.
   template <class Pred>
-  bool Wait(Object& o, const wire::Wait& wait, Context& cx, Pred ready) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  wire::PinnedId MintPin(uint64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool Wait(Object& o, const wire::Wait& wait, Context& cx, Pred ready);
+  wire::PinnedId MintPin(uint64_t id);
   // NewLock makes a lock held (one reference) by the object being made.
-  uint64_t NewLock(bool recursive) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint64_t NewLock(bool recursive);
 
   static constexpr auto kClientCheck = std::chrono::milliseconds(100);
   Mutex mu_;
@@ -116,6 +119,7 @@ bool ClientGone(int fd);
 
 template <class Pred>
 bool Server::Wait(Object& o, const wire::Wait& wait, Context& cx, Pred ready) {
+  mu_.AssertHeld();
   if (ready()) return true;  // no wait: the client was there to ask
   if (!wait.block) return false;
   std::optional<std::chrono::steady_clock::time_point> deadline;
