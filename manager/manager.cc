@@ -1,5 +1,7 @@
 #include "manager/manager.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -27,6 +29,8 @@ struct BaseManager::LocalServer {
 };
 
 namespace {
+
+constexpr int kServerStartTimeoutMs = 30'000;
 
 std::string KeyOrDefault(const std::string& authkey) {
   return authkey.empty() ? current_process().authkey() : authkey;
@@ -122,16 +126,32 @@ Manager::Manager(ManagerOptions options) {
   internal::RegisterManagerKey(address_, authkey_);
   const pid_t owner = getpid();
   Listener* listener = listener_.get();
+  // The server says when it watches its owner (before then, the owner's
+  // death would kill it without its clean-up): Python's Manager.start()
+  // waits for its server too.
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) throw_errno("Manager: pipe2");
+  internal::ScopedFd ready_read(ready[0]);
+  internal::ScopedFd ready_write(ready[1]);
+  const int ready_fd = ready[1];
   // Forked whatever the default start method: the server runs library code
   // only (none of the program's), from the library's long-lived starter
   // thread, and takes its listener with it, which spawn could not pass.
   server_ = std::make_unique<Process>(
-      ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = "fork"}, [listener, owner] {
-        return internal::ServeManager(*listener, std::make_shared<internal::Server>(),
-                                      internal::ServeOptions{.owner = owner, .exit_on_shutdown = true});
+      ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = "fork"}, [listener, owner, ready_fd] {
+        return internal::ServeManager(
+            *listener, std::make_shared<internal::Server>(),
+            internal::ServeOptions{.owner = owner, .exit_on_shutdown = true, .ready_fd = ready_fd});
       });
   server_->start();
+  ready_write.reset();
   listener_->close_socket();  // Only the server accepts.
+  pollfd p{ready_read.get(), POLLIN, 0};
+  char byte = 0;
+  if (::poll(&p, 1, kServerStartTimeoutMs) != 1 || ::read(ready_read.get(), &byte, 1) != 1) {
+    shutdown();
+    throw ProcessError("Manager: the server process did not start");
+  }
 }
 
 Manager::~Manager() {

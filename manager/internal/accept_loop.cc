@@ -117,6 +117,11 @@ int ServeManager(Listener& listener, std::shared_ptr<Server> shared_server, cons
     return 0;
   };
   if (options.owner > 0 && getppid() != options.owner) return finish();  // it died before we watched it
+  if (options.ready_fd >= 0) {
+    const char ready = 1;
+    [[maybe_unused]] ssize_t n = write(options.ready_fd, &ready, 1);
+    ::close(options.ready_fd);
+  }
   uint64_t next_conn = 1;
   // > 0 after accept() failed for want of descriptors or memory (EMFILE...):
   // the client waits in the backlog and the listener stays readable, so the

@@ -25,6 +25,9 @@ struct ServeOptions {
   bool exit_on_shutdown = true;
   // Readable: return (BaseManager::shutdown from another thread). -1: none.
   int stop_fd = -1;
+  // Written (one byte) and closed once the loop watches its owner: the
+  // owner may die from then on without leaving the socket file. -1: none.
+  int ready_fd = -1;
 };
 
 // ServeManager serves `server` on `listener` until a Shutdown, the owner's
