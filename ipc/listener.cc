@@ -450,7 +450,9 @@ void Listener::close() {
   }
 }
 
-Connection Listener::accept() {
+Connection Listener::accept() { return *AcceptUntil(std::nullopt); }
+
+std::optional<Connection> Listener::AcceptUntil(const internal::Deadline& deadline) {
   if (!fd_.valid()) throw Error("Listener.accept: listener is closed");
   // A copy forked into a child shares the parent's descriptors, wake-ups and
   // cancellation included: it makes its own (fileno() changes then).
@@ -479,10 +481,17 @@ Connection Listener::accept() {
     // Wait for a new client (while there is room for its handshake) or for
     // a handshake to end. No deadline: accept() blocks, as Python's does.
     pollfd polls[2] = {{queue.wake.get(), POLLIN, 0}, {fd_.get(), POLLIN, 0}};
-    if (::poll(polls, room ? 2 : 1, -1) < 0) {
+    int wait_ms = -1;
+    if (deadline) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - internal::Clock::now());
+      wait_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30));
+    }
+    const int ready = ::poll(polls, room ? 2 : 1, wait_ms);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       throw_errno("Listener.accept: poll");
     }
+    if (ready == 0) return std::nullopt;  // the deadline passed
     if (polls[0].revents) {
       uint64_t count;
       [[maybe_unused]] ssize_t n = ::read(queue.wake.get(), &count, sizeof count);

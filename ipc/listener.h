@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/deadline.h"
@@ -66,6 +67,14 @@ class Listener {
   // key, or silent past handshake_timeout) makes accept() throw
   // mp::AuthenticationError, as Python's does; call it again for the next.
   Connection accept();
+  // accept(timeout): the same, waiting at most `timeout` (zero: only what is
+  // ready now) for a client to come and finish its handshake; nullopt if
+  // none did. For loops that also watch other descriptors: fileno() may be
+  // readable with nothing to hand out yet (a handshake under way).
+  template <class Rep, class Period>
+  std::optional<Connection> accept(std::chrono::duration<Rep, Period> timeout) {
+    return AcceptUntil(internal::DeadlineAfter(timeout));
+  }
   // last_accepted is the address of the client accept() last returned
   // ("ip:port", or "" for a Unix socket). Python: Listener.last_accepted.
   const std::string& last_accepted() const { return last_accepted_; }
@@ -88,6 +97,7 @@ class Listener {
   }
 
  private:
+  std::optional<Connection> AcceptUntil(const internal::Deadline& deadline);
   void MakeHandshakeQueue();
 
   internal::ScopedFd fd_;

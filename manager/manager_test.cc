@@ -54,6 +54,13 @@ void FillDict(proxy::Dict<std::string, int> d, proxy::List<int> l, int who) {
 }
 
 TEST(Manager, QueueFromPoolWorkersCreatedBeforeIt) {
+#if defined(__SANITIZE_THREAD__)
+  // ThreadSanitizer's runtime breaks in a child forked from a multithreaded
+  // process that then starts threads ("dup thread with used id"): the
+  // server forked after the Pool's threads exist. Lifted by issue 23, when
+  // the server can start by forkserver or spawn and take its listener along.
+  GTEST_SKIP() << "tsan: a forked child of a threaded process cannot start threads";
+#endif
   Pool pool(2);  // Workers exist before the queue does.
   Manager manager;
   auto q = manager.Queue<std::string>();

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <set>
 #include <system_error>
 #include <thread>
@@ -141,7 +142,11 @@ int ServeManager(Listener& listener, std::shared_ptr<Server> shared_server, cons
     if (pause.count() == 0 && !polls[0].revents) continue;
     const std::chrono::milliseconds paused = std::exchange(pause, std::chrono::milliseconds(0));
     try {
-      Connection conn = listener.accept();
+      // Only what is ready: a handshake under way must not keep the loop
+      // from its owner and stop signals.
+      std::optional<Connection> accepted = listener.accept(std::chrono::milliseconds(0));
+      if (!accepted) continue;
+      Connection conn = std::move(*accepted);
       // A thread that cannot be had refuses this client (its connection is
       // closed with the thread's arguments); the server lives.
       std::thread(ServeClient, shared_server, loop, std::move(conn), next_conn++).detach();
