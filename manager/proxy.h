@@ -183,7 +183,7 @@ class Queue : public ProxyBase {
   T get(bool block) { return block ? get() : get_nowait(); }
   T get_nowait() { return get_until(internal::Clock::now()); }
   long qsize() const {
-    if (auto local = internal::LocalQueueFor(ref())) return internal::LocalSize(*local);
+    if (auto* lq = local()) return internal::LocalSize(*lq);
     return static_cast<long>(call(internal::wire::QueueSize{}));
   }
   bool empty() const { return qsize() == 0; }
@@ -203,14 +203,18 @@ class Queue : public ProxyBase {
 
  protected:
   void put_until(const T& item, const internal::Deadline& deadline) {
-    if (auto local = internal::LocalQueueFor(ref())) return internal::LocalPut(*local, encode(item), deadline);
+    if (auto* lq = local()) return internal::LocalPut(*lq, encode(item), deadline);
     internal::wire::QueuePut op{{}, encode(item), internal::WaitFor(deadline)};
     if (!deadline && maxsize_ <= 0) return call_oneway(std::move(op));
     call(std::move(op));
   }
   T get_until(const internal::Deadline& deadline) {
-    if (auto local = internal::LocalQueueFor(ref())) return decode<T>(internal::LocalGet(*local, deadline));
+    if (auto* lq = local()) return decode<T>(internal::LocalGet(*lq, deadline));
     return decode<T>(call(internal::wire::QueueGet{{}, internal::WaitFor(deadline)}));
+  }
+  internal::LocalQueue* local() const {
+    ref();  // (refers to nothing: mp::ValueError)
+    return handle_->local_queue();
   }
   long maxsize_ = 0;
 };
@@ -223,7 +227,7 @@ class JoinableQueue : public Queue<T> {
   // task_done: one item taken is processed. mp::ValueError if called more
   // times than items were put.
   void task_done() {
-    if (auto local = internal::LocalQueueFor(this->ref())) return internal::LocalTaskDone(*local);
+    if (auto* lq = this->local()) return internal::LocalTaskDone(*lq);
     this->call(internal::wire::QueueTaskDone{});
   }
   // join blocks until every item put has been task_done.
@@ -235,7 +239,7 @@ class JoinableQueue : public Queue<T> {
 
  private:
   bool join_until(const internal::Deadline& deadline) {
-    if (auto local = internal::LocalQueueFor(this->ref())) return internal::LocalJoin(*local, deadline);
+    if (auto* lq = this->local()) return internal::LocalJoin(*lq, deadline);
     return this->call(internal::wire::QueueJoin{{}, internal::WaitFor(deadline)});
   }
 };

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -157,6 +159,11 @@ ObjectHandle::~ObjectHandle() {
   }
 }
 
+LocalQueue* ObjectHandle::local_queue() const {
+  std::call_once(local_once_, [this] { local_ = LocalQueueFor(ref_); });
+  return local_.get();
+}
+
 uint64_t PinForTransit(const ObjectRef& ref) {
   const uint64_t pin = Call(ref.address, ref.authkey, wire::Pin{{ref.id}});
   if (t_collecting != nullptr) t_collecting->push_back(pin);
@@ -214,6 +221,8 @@ wire::Wait WaitFor(const Deadline& deadline) {
 struct LocalQueue {
   std::shared_ptr<ByteQueue> queue;
   ScopedFd server;  // pidfd of the manager's server
+  // When CheckServer next looks at the pidfd (steady clock, ns).
+  std::atomic<int64_t> next_check{0};
 };
 
 namespace {
@@ -245,9 +254,17 @@ std::shared_ptr<LocalQueue> Attach(const ObjectRef& ref) {
   }
 }
 
-// A shared-memory queue cannot see its server die; the calls check its pidfd.
-void CheckServer(LocalQueue& q) {
+// A shared-memory queue cannot see its server die; the calls check its
+// pidfd: at most every kCheckEvery (a poll per item would cost more than the
+// item), and before every blocking wait (`always`).
+constexpr int64_t kCheckEveryNs = 10'000'000;
+
+void CheckServer(LocalQueue& q, bool always = false) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (!always && now < q.next_check.load(std::memory_order_relaxed)) return;
   if (PidfdEnded(q.server.get())) throw Error("manager is unreachable (shut down or dead)");
+  q.next_check.store(now + kCheckEveryNs, std::memory_order_relaxed);
 }
 
 // Blocking calls wait in slices, checking the server between them, so that
@@ -256,8 +273,8 @@ constexpr auto kLivenessSlice = std::chrono::milliseconds(250);
 
 template <class Attempt>
 bool WaitInSlices(LocalQueue& q, const Deadline& deadline, Attempt attempt) {
-  for (;;) {
-    CheckServer(q);
+  for (bool first = true;; first = false) {
+    CheckServer(q, /*always=*/!first);
     Deadline slice = Clock::now() + kLivenessSlice;
     if (deadline && *deadline < *slice) slice = deadline;
     if (attempt(slice)) return true;

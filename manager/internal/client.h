@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -84,6 +85,8 @@ void ForgetManager(const std::string& address);
 // of a proxy in this process; the last copy's end drops it (one-way). A
 // forked child's inherited copies drop nothing: the reference is the
 // parent's.
+struct LocalQueue;
+
 class ObjectHandle {
  public:
   // Adopts `pin`: the reference the server made for this proxy.
@@ -92,10 +95,15 @@ class ObjectHandle {
   ObjectHandle(const ObjectHandle&) = delete;
   ObjectHandle& operator=(const ObjectHandle&) = delete;
   const ObjectRef& ref() const { return ref_; }
+  // local_queue: the queue this handle refers to, mapped into this process
+  // (LocalQueueFor, looked up once per handle: no lookup per put or get).
+  LocalQueue* local_queue() const;
 
  private:
   ObjectRef ref_;
   pid_t owner_;
+  mutable std::once_flag local_once_;
+  mutable std::shared_ptr<LocalQueue> local_;
 };
 
 // The two halves of a proxy's serialization. PinForTransit makes the
