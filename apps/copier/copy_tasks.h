@@ -1,7 +1,10 @@
-// The work of mpcopy that runs in pool workers: copying a file, or a byte
-// range of a big one, into its temporary name; finishing a file (mode,
-// times, rename); comparing checksums. Every task reports what went wrong
-// instead of throwing, so one bad file never stops the copy.
+// The work of mpcopy that runs in pool workers: listing a folder (and
+// making its subfolders in DST), copying a batch of one folder's entries,
+// copying a byte range of a big file, comparing checksums. Workers find SRC
+// and DST through the root descriptors their parent opened before it
+// started the pool (SetUp); every path in a task is relative to them and is
+// opened without following symlinks (beneath.h). Every task reports what
+// went wrong instead of throwing, so one bad file never stops the copy.
 #ifndef APPS_COPIER_COPY_TASKS_H_
 #define APPS_COPIER_COPY_TASKS_H_
 
@@ -11,59 +14,115 @@
 #include <string>
 #include <vector>
 
-#include "ipc/queue.h"
+#include "apps/copier/file_copy.h"
 
 namespace mpcopy {
 
-// One unit of work: a whole file, or [offset, offset + length) of one.
-struct CopyTask {
-  std::string src;
-  std::string tmp;  // written here, renamed to dst when complete
-  std::string dst;
-  uint64_t offset = 0;
-  uint64_t length = 0;
-  bool whole = true;  // a whole file: the task also finishes it
-  template <class Archive>
-  void serialize(Archive& ar) {
-    ar(src, tmp, dst, offset, length, whole);
-  }
+// What every worker knows; set once before the pool starts (workers are
+// forked and inherit it).
+struct Settings {
+  int src_root = -1;   // the SRC folder (O_RDONLY | O_DIRECTORY)
+  int dst_root = -1;   // the DST folder
+  Identity who;
+  bool dry_run = false;
+  bool checksum = false;       // "unchanged" means same checksum, not same size and mtime
+  uint64_t big_file = 16 << 20;  // files larger than this are copied in ranges
+  int change_retries = 2;      // copies again of a file that changed while copied
 };
+void SetUp(const Settings& settings);
+const Settings& settings();
 
-struct TaskResult {
-  bool ok = true;
+// Something that went wrong, with the path (relative to SRC or DST, as
+// `where` says) and the reason.
+struct Problem {
   std::string path;
-  std::string error;
-  uint64_t bytes = 0;
+  std::string reason;
+  bool in_dst = false;
+  bool out_of_space = false;  // ENOSPC or EDQUOT: the run stops
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(ok, path, error, bytes);
+    ar(path, reason, in_dst, out_of_space);
   }
 };
 
-// Progress events from the workers: bytes copied since the last event.
-using ProgressQueue = mp::Queue<uint64_t>;
+// One folder's names (not "." or ".."), as listed from SRC.
+struct Listing {
+  std::string folder;                // relative to SRC; "" is SRC itself
+  std::vector<std::string> folders;  // subfolders (made in DST, unless a dry run)
+  std::vector<std::string> names;    // everything else
+  std::vector<unsigned char> types;  // d_type of each of `names` (DT_UNKNOWN if the fs does not say)
+  std::vector<Problem> problems;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(folder, folders, names, types, problems);
+  }
+};
 
-// UseProgressQueue names the queue CopyRange reports to. Call it before the
-// pool is created: the workers are forked from this process and inherit it
-// (an mp::Queue is shared by inheritance, not passed as a task argument).
-void UseProgressQueue(ProgressQueue* queue);
+// Lists SRC/folder, and makes each subfolder in DST/folder (a symlink there
+// is replaced by a folder; a file there is a problem and the subfolder is
+// not listed).
+Listing ListFolder(std::string folder);
 
-// CopyRange copies the task's bytes (copy_file_range, else read/write),
-// reporting progress every few MiB. A whole-file task then finishes the file.
-TaskResult CopyRange(CopyTask task);
+// Entries of one folder to copy.
+struct Batch {
+  std::string folder;
+  std::vector<std::string> names;
+  std::vector<unsigned char> types;
+  bool copy_linked = false;  // copy files with other hard links too (else defer them)
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(folder, names, types, copy_linked);
+  }
+};
 
-// CopyFiles copies several whole small files in one task (CopyRange each):
-// one pool hand-over for many files, instead of one each.
-std::vector<TaskResult> CopyFiles(std::vector<CopyTask> tasks);
+// What became of one entry.
+enum class Outcome : uint8_t {
+  kCopied,      // a regular file, symlink or special file made in DST
+  kUnchanged,   // already identical in DST
+  kWouldCopy,   // a dry run: it would be copied
+  kBig,         // deferred: to be copied in ranges
+  kLinked,      // deferred: has other hard links
+  kFailed,
+  kMaxValue = kFailed,
+};
 
-// FinishFile gives `tmp` the mode and times of `src` and renames it to `dst`.
-TaskResult FinishFile(const std::string& src, const std::string& tmp, const std::string& dst);
+struct EntryResult {
+  std::string name;
+  Outcome outcome = Outcome::kFailed;
+  uint64_t bytes = 0;
+  // For kBig and kLinked: the source's identity and version.
+  uint64_t dev = 0, ino = 0;
+  int64_t mtime_sec = 0, mtime_nsec = 0;
+  std::vector<Problem> problems;  // kFailed: why; else the attributes not kept
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(name, outcome, bytes, dev, ino, mtime_sec, mtime_nsec, problems);
+  }
+};
 
-// SameChecksum compares two files' SHA-256 digests.
-TaskResult SameChecksum(std::string a, std::string b);
+// Copies a batch: regular files (each written unnamed or under a temporary
+// name and given its name only when complete and unchanged), symlinks as
+// symlinks, FIFOs, sockets and devices recreated (never opened for reading).
+std::vector<EntryResult> CopyBatch(Batch batch);
 
-// Hex SHA-256 of a file, or "" with *error set.
-std::string FileDigest(const std::string& path, std::string* error);
+// A byte range of a big file, written into its assembly file in DST.
+struct Range {
+  std::string src;   // relative to SRC
+  std::string tmp;   // relative to DST
+  uint64_t offset = 0, length = 0;
+  bool sparse = false;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(src, tmp, offset, length, sparse);
+  }
+};
+std::vector<Problem> CopyRange(Range range);
+
+// Compares SRC/rel and DST/rel by SHA-256 (--verify).
+std::vector<Problem> SameChecksum(std::string rel);
+
+// Hex SHA-256 of an open file, or "" with *error set.
+std::string Digest(int fd, StepError* error);
 
 }  // namespace mpcopy
 
