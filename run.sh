@@ -9,6 +9,9 @@ cd "$(dirname "$0")"
 
 PACKAGES=(bazel-bootstrap g++ libabsl-dev libboost-dev libgtest-dev libgmock-dev
           libbenchmark-dev libgflags-dev libcereal-dev libssl-dev python3 hyperfine bc gnuplot-nox
+          # The copier benchmark compares mpcopy with rsync -a; its tests use
+          # setpriv, unshare and prlimit (util-linux, in every Debian).
+          rsync util-linux
           # The clang build (-Wthread-safety) and the fuzzers (libFuzzer).
           clang-14 libclang-rt-14-dev
           # The MPI pool (//pool:mpi); everything else builds without these.

@@ -31,8 +31,10 @@ StepError Errno(const char* step) { return StepError{step, errno}; }
 // symlink (or FIFO, socket, device) in its place is replaced, never
 // followed; a folder already there is kept (made writable for us: its own
 // mode is given back at the end).
-bool MakeFolder(int dir, const std::string& name, StepError* error) {
+bool MakeFolder(int dir, const std::string& name, bool* made, StepError* error) {
+  *made = true;
   if (::mkdirat(dir, name.c_str(), 0700) == 0) return true;
+  *made = false;
   if (errno != EEXIST) return (*error = Errno("mkdir"), false);
   struct stat st;
   if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return (*error = Errno("stat"), false);
@@ -50,6 +52,7 @@ bool MakeFolder(int dir, const std::string& name, StepError* error) {
   }
   if (::unlinkat(dir, name.c_str(), 0) != 0) return (*error = Errno("remove what is in the way"), false);
   if (::mkdirat(dir, name.c_str(), 0700) != 0) return (*error = Errno("mkdir"), false);
+  *made = true;
   return true;
 }
 
@@ -66,6 +69,7 @@ struct Folder {
   std::string rel;
   int src = -1;  // O_PATH descriptors of SRC/rel and DST/rel (-1 in a dry run into a new folder)
   int dst = -1;
+  bool fresh = false;  // made by this run: no entry there to compare with or replace
   Identity who;  // the group a new file gets here, if the folder is setgid
   std::string Path(const std::string& name) const { return JoinRel(rel, name); }
 };
@@ -78,7 +82,7 @@ bool SameTime(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_se
 
 // Is DST/name already a copy of the source file `in` (stat `st`)?
 bool UnchangedFile(const Folder& f, const std::string& name, int in, const struct stat& st) {
-  if (f.dst < 0) return false;
+  if (f.dst < 0 || f.fresh) return false;
   struct stat d;
   if (::fstatat(f.dst, name.c_str(), &d, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(d.st_mode)) return false;
   if (d.st_size != st.st_size || (d.st_mode & 0777) != (st.st_mode & 0777)) return false;
@@ -97,11 +101,13 @@ struct Output {
   Fd fd;
   std::string tmp;  // "" for an unnamed file
 
-  bool Create(int dir) {
-    fd = Fd(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+  // `mode`: the file's permission bits (mpcopy runs with umask 0), so that
+  // most files need no chmod afterwards.
+  bool Create(int dir, mode_t mode) {
+    fd = Fd(::openat(dir, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
     if (fd.valid() || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)) return fd.valid();
     tmp = TransientName();
-    fd = Fd(::openat(dir, tmp.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600));
+    fd = Fd(::openat(dir, tmp.c_str(), O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, mode));
     return fd.valid();
   }
   void Discard(int dir) {
@@ -116,7 +122,7 @@ struct Output {
 EntryResult CopySpecial(const Folder& f, const std::string& name, const struct stat& st) {
   EntryResult r;
   r.name = name;
-  if (f.dst >= 0) {
+  if (f.dst >= 0 && !f.fresh) {
     struct stat d;
     if (::fstatat(f.dst, name.c_str(), &d, AT_SYMLINK_NOFOLLOW) == 0 &&
         (d.st_mode & S_IFMT) == (st.st_mode & S_IFMT) && d.st_rdev == st.st_rdev &&
@@ -167,7 +173,7 @@ EntryResult CopySymlink(const Folder& f, const std::string& name, const struct s
   r.name = name;
   std::string target, existing;
   if (!ReadLink(f.src, name, &target)) return Failed(name, SrcProblem(f.Path(name), Errno("readlink")));
-  if (f.dst >= 0 && ReadLink(f.dst, name, &existing) && existing == target) {
+  if (f.dst >= 0 && !f.fresh && ReadLink(f.dst, name, &existing) && existing == target) {
     r.outcome = Outcome::kUnchanged;
     return r;
   }
@@ -237,16 +243,17 @@ EntryResult CopyRegular(const Folder& f, const std::string& name, bool copy_link
   if (static_cast<uint64_t>(st.st_size) > g_settings.big_file) return Deferred(name, Outcome::kBig, st);
   for (int attempt = 0; attempt <= g_settings.change_retries; ++attempt) {
     Output out;
-    if (!out.Create(f.dst)) return Failed(name, DstProblem(f.Path(name), Errno("create")));
+    const mode_t created_mode = st.st_mode & 0777;
+    if (!out.Create(f.dst, created_mode)) return Failed(name, DstProblem(f.Path(name), Errno("create")));
     const bool sparse = LooksSparse(st);
     StepError e;
     if (!CopyBytes(in.get(), out.fd.get(), 0, static_cast<uint64_t>(st.st_size), sparse, &e) ||
         (sparse && ::ftruncate(out.fd.get(), st.st_size) != 0 && (e = Errno("truncate"), true))) {
       out.Discard(f.dst);
-      if (e.error == ENODATA) continue;  // It shrank while we read it: a change.
+      if (e.error == ENODATA && ::fstat(in.get(), &st) == 0) continue;  // It shrank while we read it: a change.
       return Failed(name, e.step == "read" ? SrcProblem(f.Path(name), e) : DstProblem(f.Path(name), e));
     }
-    const std::vector<StepError> lost = KeepAttributes(in.get(), out.fd.get(), st, f.who);
+    const std::vector<StepError> lost = KeepAttributes(in.get(), out.fd.get(), st, f.who, false, created_mode);
     struct stat after;
     if (::fstat(in.get(), &after) != 0) return Failed(name, SrcProblem(f.Path(name), Errno("stat")));
     if (!SameVersion(st, after)) {  // Changed while copied: never published as a copy of it.
@@ -348,8 +355,10 @@ Listing ListFolder(std::string folder) {
   }
   for (const std::string& name : subfolders) {
     StepError e;
-    if (g_settings.dry_run || MakeFolder(dst.get(), name, &e)) {
+    bool made = false;
+    if (g_settings.dry_run || MakeFolder(dst.get(), name, &made, &e)) {
       out.folders.push_back(name);
+      out.made.push_back(made ? 1 : 0);
     } else {
       out.problems.push_back(DstProblem(JoinRel(folder, name), StepError{
           absl::StrCat(e.step, " (nothing in it copied)").c_str(), e.error}));
@@ -373,7 +382,7 @@ std::vector<EntryResult> CopyBatch(Batch batch) {
   if (!src.valid()) return all_failed("open folder", false);
   Fd dst = OpenBeneath(g_settings.dst_root, batch.folder, O_PATH | O_DIRECTORY);
   if (!dst.valid() && !g_settings.dry_run) return all_failed("open folder", true);
-  Folder f{batch.folder, src.get(), dst.get(), g_settings.who};
+  Folder f{batch.folder, src.get(), dst.get(), batch.fresh, g_settings.who};
   struct stat dst_st;
   if (f.dst >= 0 && ::fstat(f.dst, &dst_st) == 0 && (dst_st.st_mode & S_ISGID)) f.who.gid = dst_st.st_gid;
   for (size_t i = 0; i < batch.names.size(); ++i) {

@@ -49,12 +49,13 @@ struct Problem {
 struct Listing {
   std::string folder;                // relative to SRC; "" is SRC itself
   std::vector<std::string> folders;  // subfolders (made in DST, unless a dry run)
+  std::vector<unsigned char> made;   // 1 where the subfolder was made now (it holds nothing yet)
   std::vector<std::string> names;    // everything else
   std::vector<unsigned char> types;  // d_type of each of `names` (DT_UNKNOWN if the fs does not say)
   std::vector<Problem> problems;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(folder, folders, names, types, problems);
+    ar(folder, folders, made, names, types, problems);
   }
 };
 
@@ -69,9 +70,10 @@ struct Batch {
   std::vector<std::string> names;
   std::vector<unsigned char> types;
   bool copy_linked = false;  // copy files with other hard links too (else defer them)
+  bool fresh = false;        // DST/folder was made by this run: nothing there to compare with
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(folder, names, types, copy_linked);
+    ar(folder, names, types, copy_linked, fresh);
   }
 };
 

@@ -179,12 +179,13 @@ void KeepXattrs(int in, int out, bool by_path, std::vector<StepError>* lost) {
 }  // namespace
 
 std::vector<StepError> KeepAttributes(int in, int out, const struct stat& st, const Identity& who,
-                                      bool out_is_path) {
+                                      bool out_is_path, mode_t created_mode) {
   std::vector<StepError> lost;
   // Owner first: chown clears setuid/setgid, so the mode comes after it.
   bool owner_kept = st.st_uid == who.uid, group_kept = st.st_gid == who.gid;
   const uid_t new_uid = who.root ? st.st_uid : static_cast<uid_t>(-1);
-  if (who.root || !group_kept) {
+  // (A new file already has `who`'s owner and group: nothing to change.)
+  if ((who.root && !(owner_kept && group_kept)) || !group_kept) {
     // Not root: chown to a group of ours is allowed; another is EPERM, and
     // then the setgid bit goes (as cp -a does).
     if (::fchownat(out, "", new_uid, st.st_gid, AT_EMPTY_PATH) == 0) {
@@ -197,8 +198,11 @@ std::vector<StepError> KeepAttributes(int in, int out, const struct stat& st, co
   mode_t mode = st.st_mode & 07777;
   if (!owner_kept) mode &= ~S_ISUID;
   if (!group_kept) mode &= ~S_ISGID;
-  const int chmod_rc = out_is_path ? ::fchmodat(AT_FDCWD, ProcFdPath(out).c_str(), mode, 0) : ::fchmod(out, mode);
-  if (chmod_rc != 0) lost.push_back({"chmod", errno});
+  if (mode != created_mode) {
+    const int chmod_rc =
+        out_is_path ? ::fchmodat(AT_FDCWD, ProcFdPath(out).c_str(), mode, 0) : ::fchmod(out, mode);
+    if (chmod_rc != 0) lost.push_back({"chmod", errno});
+  }
   KeepXattrs(in, out, out_is_path, &lost);
   // Times last: nothing after them may touch the file.
   const timespec times[2] = {st.st_atim, st.st_mtim};

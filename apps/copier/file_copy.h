@@ -43,10 +43,12 @@ bool CopyBytes(int in, int out, uint64_t offset, uint64_t length, bool sparse, S
 // (as `who` may), mode (without setuid/setgid when the owner or group was
 // not kept), extended attributes, and last the access and modification
 // times. `out` may be an O_PATH descriptor (special files): then the
-// calls go through /proc/self/fd. Returns the attributes not kept (the
-// copy itself stands).
+// calls go through /proc/self/fd. `created_mode` is the mode `out` was
+// created with (its chmod is skipped when that is already right; likewise
+// the chown when the owner is already right). Returns the attributes not
+// kept (the copy itself stands).
 std::vector<StepError> KeepAttributes(int in, int out, const struct stat& st, const Identity& who,
-                                      bool out_is_path = false);
+                                      bool out_is_path = false, mode_t created_mode = static_cast<mode_t>(-1));
 
 }  // namespace mpcopy
 

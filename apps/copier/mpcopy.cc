@@ -38,6 +38,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -159,8 +160,10 @@ constexpr size_t kBatchFiles = 32;
 
 class Copier {
  public:
-  Copier(fs::path src, fs::path dst, mp::Pool* pool, size_t max_in_flight)
-      : src_(std::move(src)), dst_(std::move(dst)), pool_(pool), max_in_flight_(max_in_flight) {}
+  Copier(fs::path src, fs::path dst, bool dst_made, mp::Pool* pool, size_t max_in_flight)
+      : src_(std::move(src)), dst_(std::move(dst)), pool_(pool), max_in_flight_(max_in_flight) {
+    if (dst_made) fresh_.insert("");
+  }
 
   // Copies the tree; returns the exit status.
   int Run() {
@@ -190,7 +193,7 @@ class Copier {
   // --- Handing out work, and taking results back on this thread. -----------
 
   // Runs fn(arg) in a worker; `done` runs here, on the main thread, with its
-  // result, or with nullopt-like failure through `lost` if the worker died.
+  // result, or `lost` with the reason if the task failed (its worker died).
   template <class Result, class Fn, class Arg>
   void Submit(Fn fn, Arg arg, std::function<void(const Result&)> done, std::function<void(const std::string&)> lost) {
     ++in_flight_;
@@ -273,17 +276,20 @@ class Copier {
 
   void OnListing(const Listing& l) {
     for (const Problem& p : l.problems) Report(p);
-    for (const std::string& sub : l.folders) {
-      const std::string rel = mpcopy::JoinRel(l.folder, sub);
+    for (size_t i = 0; i < l.folders.size(); ++i) {
+      const std::string rel = mpcopy::JoinRel(l.folder, l.folders[i]);
       folders_.push_back(rel);
       to_list_.push_back(rel);
+      if (i < l.made.size() && l.made[i]) fresh_.insert(rel);
     }
+    const bool fresh = fresh_.count(l.folder) > 0;
     for (size_t i = 0; i < l.names.size(); i += kBatchFiles) {
       const size_t end = std::min(l.names.size(), i + kBatchFiles);
       Batch b;
       b.folder = l.folder;
       b.names.assign(l.names.begin() + i, l.names.begin() + end);
       b.types.assign(l.types.begin() + i, l.types.begin() + end);
+      b.fresh = fresh;
       batches_.Add(l.folder, std::move(b));
     }
   }
@@ -529,6 +535,7 @@ class Copier {
   RoundRobin<Batch> batches_;  // by folder
   std::deque<std::string> to_verify_;
   std::vector<std::string> folders_;  // made in DST, "" (DST itself) first
+  std::set<std::string> fresh_;       // the folders of them this run made (empty until filled)
   std::map<std::string, BigFile> big_;  // by assembly file
   std::map<std::pair<uint64_t, uint64_t>, std::vector<std::string>> link_groups_;  // (dev, ino) -> names
   std::map<std::string, std::vector<std::string>> link_after_;  // first name -> the others
@@ -573,6 +580,7 @@ int main(int argc, char** argv) {
   Fd src_root(::open(src.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!src_root.valid()) BadInput("cannot open SRC '" + src.string() + "': " + std::strerror(errno));
   Fd dst_root;
+  const bool dst_made = !FLAGS_dry_run && !fs::exists(fs::symlink_status(dst));
   if (!FLAGS_dry_run) {
     fs::create_directories(dst, ec);
     if (ec) BadInput("cannot create DST '" + dst.string() + "': " + ec.message());
@@ -590,11 +598,15 @@ int main(int argc, char** argv) {
   // A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, which
   // is reported, instead of killing the worker.
   ::signal(SIGXFSZ, SIG_IGN);
+  // Files are created with their own permission bits (what cp -a does with
+  // --preserve=mode): most then need no chmod. Folders are made 0700 and
+  // given their modes at the end.
+  ::umask(0);
 
   // The workers are forked now: they inherit the settings and both roots.
   const int jobs = FLAGS_jobs > 0 ? FLAGS_jobs : mp::cpu_count();
   mp::Pool pool(mp::PoolOptions{.processes = jobs});
-  Copier copier(src, dst, &pool, static_cast<size_t>(jobs) * 2);
+  Copier copier(src, dst, dst_made, &pool, static_cast<size_t>(jobs) * 2);
   const int status = copier.Run();
   pool.close();
   pool.join();
