@@ -429,6 +429,28 @@ TEST(Mpcopy, HardLinksStayHardLinks) {
   EXPECT_NE(r.err.find("copied 0 files (0.0 B), 0 hard links"), std::string::npos) << r.err;
 }
 
+// An unreadable file with two names: both names are reported, neither is
+// silently left out.
+TEST(Mpcopy, UnreadableHardLinkedFileIsReportedByEveryName) {
+  TempDir tmp;
+  if (!CanBecomeNobody()) GTEST_SKIP() << "cannot switch to an unprivileged user here (setpriv)";
+  const fs::path src = tmp.path() / "src", dst = tmp.path() / "dst";
+  fs::create_directories(src);
+  WriteFile(src / "a", 100, 1);
+  fs::create_hard_link(src / "a", src / "b");
+  chmod((src / "a").c_str(), 0000);
+  const fs::path bin = BinaryForNobody(tmp);
+  chmod(tmp.path().c_str(), 0777);
+  const auto [status, out] = Shell((geteuid() == 0 ? kAsNobody : "") + bin.string() + " " + src.string() + " " +
+                                   dst.string() + " --quiet");
+  chmod(tmp.path().c_str(), 0755);
+  EXPECT_EQ(status, 1) << out;
+  EXPECT_NE(out.find((src / "a").string() + ": open: Permission denied"), std::string::npos) << out;
+  EXPECT_NE(out.find((src / "b").string() + ": open: Permission denied"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dst / "a"));
+  EXPECT_FALSE(fs::exists(dst / "b"));
+}
+
 // Holes stay holes, in a file copied whole and in one copied in ranges.
 TEST(Mpcopy, SparseFilesStaySparse) {
   TempDir tmp;

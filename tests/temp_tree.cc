@@ -1,15 +1,14 @@
 #include "tests/temp_tree.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <random>
 #include <system_error>
+
+#include "tests/run_binary.h"
 
 namespace mp::testing {
 
@@ -46,16 +45,9 @@ std::string ReadFile(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-ShellResult Shell(const std::string& command) {
-  ShellResult r;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+ShellResult Shell(const std::string& command, std::chrono::milliseconds timeout) {
+  const RunResult r = RunBinary("/bin/sh", {"-c", command + " 2>&1"}, "", timeout);
+  return ShellResult{r.exit_code, r.out + r.err};
 }
 
 }  // namespace mp::testing

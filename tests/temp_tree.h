@@ -3,6 +3,7 @@
 #ifndef TESTS_TEMP_TREE_H_
 #define TESTS_TEMP_TREE_H_
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -23,12 +24,14 @@ class TempDir {
 void WriteFile(const std::filesystem::path& p, size_t size, unsigned seed);
 std::string ReadFile(const std::filesystem::path& p);
 
-// Runs a shell command, returning its exit status and (2>&1) output.
+// Runs a shell command (through RunBinary, so with its deadline: a command
+// still running then is killed and reports status -1000), returning its exit
+// status and its output, stderr included.
 struct ShellResult {
   int status = -1;
   std::string out;
 };
-ShellResult Shell(const std::string& command);
+ShellResult Shell(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 }  // namespace mp::testing
 

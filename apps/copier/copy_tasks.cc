@@ -207,27 +207,40 @@ EntryResult Deferred(const std::string& name, Outcome outcome, const struct stat
   r.bytes = static_cast<uint64_t>(st.st_size);
   r.dev = st.st_dev;
   r.ino = st.st_ino;
-  r.mtime_sec = st.st_mtim.tv_sec;
-  r.mtime_nsec = st.st_mtim.tv_nsec;
   return r;
 }
 
-EntryResult CopyEntry(const Folder& f, const std::string& name, unsigned char type, bool copy_linked);
+// An entry that is not (or is no longer) a regular file, by its lstat.
+EntryResult CopyOther(const Folder& f, const std::string& name, const struct stat& st) {
+  switch (st.st_mode & S_IFMT) {
+    case S_IFLNK:
+      return CopySymlink(f, name, st);
+    case S_IFDIR:
+      return Failed(name, Problem{f.Path(name), "became a folder while being copied; run again", false, false});
+    case S_IFREG:  // A symlink or special file a moment ago: it keeps changing.
+      return Failed(name, Problem{f.Path(name), "changed while being copied; run again", false, false});
+    default:
+      return CopySpecial(f, name, st);
+  }
+}
 
 EntryResult CopyRegular(const Folder& f, const std::string& name, bool copy_linked) {
   // O_NONBLOCK | O_NOCTTY: if the name became a FIFO or a terminal since it
   // was listed, the open neither blocks nor takes it over; fstat then sends
   // it down the special-file path.
   Fd in(::openat(f.src, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-  if (!in.valid()) {
-    if (errno == ELOOP) return CopyEntry(f, name, DT_UNKNOWN, copy_linked);  // Now a symlink.
-    return Failed(name, SrcProblem(f.Path(name), Errno("open")));
-  }
   struct stat st;
+  if (!in.valid()) {
+    const StepError open_error = Errno("open");
+    if (open_error.error == ELOOP && ::fstatat(f.src, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      return CopyOther(f, name, st);  // Now a symlink.
+    }
+    return Failed(name, SrcProblem(f.Path(name), open_error));
+  }
   if (::fstat(in.get(), &st) != 0) return Failed(name, SrcProblem(f.Path(name), Errno("stat")));
   if (!S_ISREG(st.st_mode)) {
     in = Fd();
-    return CopyEntry(f, name, DT_UNKNOWN, copy_linked);
+    return CopyOther(f, name, st);
   }
   if (st.st_nlink > 1 && !copy_linked) return Deferred(name, Outcome::kLinked, st);
   if (UnchangedFile(f, name, in.get(), st)) {
@@ -286,16 +299,7 @@ EntryResult CopyEntry(const Folder& f, const std::string& name, unsigned char ty
   if (::fstatat(f.src, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     return Failed(name, SrcProblem(f.Path(name), Errno("stat")));
   }
-  switch (st.st_mode & S_IFMT) {
-    case S_IFREG:
-      return CopyRegular(f, name, copy_linked);
-    case S_IFLNK:
-      return CopySymlink(f, name, st);
-    case S_IFDIR:
-      return Failed(name, Problem{f.Path(name), "became a folder while being copied; run again", false, false});
-    default:
-      return CopySpecial(f, name, st);
-  }
+  return S_ISREG(st.st_mode) ? CopyRegular(f, name, copy_linked) : CopyOther(f, name, st);
 }
 
 }  // namespace
@@ -399,6 +403,9 @@ std::vector<Problem> CopyRange(Range range) {
   if (!out.valid()) return {DstProblem(range.tmp, Errno("open"))};
   StepError e;
   if (!CopyBytes(in.get(), out.get(), range.offset, range.length, range.sparse, &e)) {
+    // Shorter than planned: the source changed, which its version check at
+    // assembly (size, mtime, ctime) sees and answers by copying it again.
+    if (e.error == ENODATA) return {};
     return {e.step == "read" ? SrcProblem(range.src, e) : DstProblem(range.tmp, e)};
   }
   return {};

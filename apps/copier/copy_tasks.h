@@ -92,13 +92,12 @@ struct EntryResult {
   std::string name;
   Outcome outcome = Outcome::kFailed;
   uint64_t bytes = 0;
-  // For kBig and kLinked: the source's identity and version.
+  // For kLinked: the source's identity (its hard-link group).
   uint64_t dev = 0, ino = 0;
-  int64_t mtime_sec = 0, mtime_nsec = 0;
   std::vector<Problem> problems;  // kFailed: why; else the attributes not kept
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(name, outcome, bytes, dev, ino, mtime_sec, mtime_nsec, problems);
+    ar(name, outcome, bytes, dev, ino, problems);
   }
 };
 

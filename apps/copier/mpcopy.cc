@@ -322,12 +322,7 @@ class Copier {
           link_groups_[{r.dev, r.ino}].push_back(rel);
           break;
         case Outcome::kFailed:
-          if (auto others = link_after_.find(rel); others != link_after_.end()) {
-            for (const std::string& other : others->second) {
-              Report({other, "not linked: copying its first name (" + rel + ") failed", true});
-            }
-            link_after_.erase(others);
-          }
+          FailLinks(rel);
           break;
       }
     }
@@ -337,15 +332,21 @@ class Copier {
 
   void PlanBig(const std::string& rel, int tries) {
     if (stopped_) return;
+    // Any failure here fails the file and the other names of its hard links.
+    auto fail = [&](Problem p) {
+      Report(p);
+      FailLinks(rel);
+    };
     const auto& s = mpcopy::settings();
     Fd in = mpcopy::OpenBeneath(s.src_root, rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
     BigFile big;
     big.rel = rel;
     big.tries = tries;
-    if (!in.valid() || ::fstat(in.get(), &big.st) != 0) return Report({rel, Errno("open")});
+    if (!in.valid() || ::fstat(in.get(), &big.st) != 0) return fail({rel, Errno("open")});
+    if (!S_ISREG(big.st.st_mode)) return fail({rel, "changed while being copied (no longer a file); run again"});
     const auto [folder, name] = mpcopy::SplitParent(rel);
     Fd dir = mpcopy::OpenBeneath(s.dst_root, folder, O_PATH | O_DIRECTORY);
-    if (!dir.valid()) return Report({folder, Errno("open folder"), true});
+    if (!dir.valid()) return fail({folder, Errno("open folder"), true});
     const std::string tmp = mpcopy::AssemblyName(name);
     big.tmp_rel = mpcopy::JoinRel(folder, tmp);
     auto create = [&] {
@@ -357,9 +358,9 @@ class Copier {
       out = create();
     }
     if (!out.valid() || ::ftruncate(out.get(), big.st.st_size) != 0) {
-      const std::string why = Errno("create");
+      const int error = errno;
       ::unlinkat(dir.get(), tmp.c_str(), 0);
-      return Report({rel, why, true, mpcopy::IsOutOfSpace(errno)});
+      return fail({rel, mpcopy::StepError{"create", error}.Describe(), true, mpcopy::IsOutOfSpace(error)});
     }
     const uint64_t size = static_cast<uint64_t>(big.st.st_size), chunk = mpcopy::settings().big_file;
     const bool sparse = mpcopy::LooksSparse(big.st);
@@ -373,7 +374,6 @@ class Copier {
   void OnRange(const std::string& tmp_rel, const std::vector<Problem>& problems) {
     BigFile& big = big_.at(tmp_rel);
     for (const Problem& p : problems) {
-      if (p.reason.find("No data available") != std::string::npos) continue;  // It shrank: a change, below.
       big.failed = true;
       Report(p);
     }
@@ -391,7 +391,7 @@ class Copier {
     auto fail = [&](Problem p) {
       if (dir.valid()) ::unlinkat(dir.get(), tmp.c_str(), 0);
       Report(p);
-      DropLinks(big.rel);
+      FailLinks(big.rel);
     };
     if (big.failed || stopped_ || !dir.valid()) return fail({big.rel, "not copied (see above)", true});
     Fd in = mpcopy::OpenBeneath(s.src_root, big.rel, O_RDONLY | O_NONBLOCK | O_NOCTTY);
@@ -434,7 +434,16 @@ class Copier {
     link_groups_.clear();
   }
 
-  void DropLinks(const std::string& first) { link_after_.erase(first); }
+  // The first name of a hard-link group failed: the others are reported, not
+  // silently left out.
+  void FailLinks(const std::string& first) {
+    auto it = link_after_.find(first);
+    if (it == link_after_.end()) return;
+    for (const std::string& other : it->second) {
+      Report({other, "not linked: copying its first name (" + first + ") failed", true});
+    }
+    link_after_.erase(it);
+  }
 
   void LinkOthers(const std::string& first) {
     auto it = link_after_.find(first);
@@ -499,7 +508,7 @@ class Copier {
 
   // --- Problems. -------------------------------------------------------------
 
-  static std::string Errno(const char* step) { return absl::StrFormat("%s: %s", step, std::strerror(errno)); }
+  static std::string Errno(const char* step) { return mpcopy::StepError{step, errno}.Describe(); }
 
   void Report(const Problem& p) {
     ++problems_;
