@@ -116,29 +116,42 @@ bool ByteQueue::Locked::Wait(std::atomic<uint32_t>* seq, const RobustMutexState*
 }
 
 ByteQueue::ByteQueue(long maxsize, size_t capacity_bytes, bool joinable)
-    : state_(SharedObject<State>::Make(capacity_bytes)) {
+    : state_(SharedObject<State>::Make(capacity_bytes)), capacity_(state_.tail_size()) {
   Init(maxsize, joinable);
 }
 
+ByteQueue::ByteQueue(SharedObject<State> state, bool attached)
+    : state_(std::move(state)), capacity_(state_.tail_size()) {
+  // An attached ring's capacity must be its region's: the region may come
+  // from another process, and every copy is bounded by capacity_.
+  if (attached && state_->capacity != capacity_) {
+    throw Error("Queue: the shared ring received is not a queue's (its size does not match)");
+  }
+}
+
 void ByteQueue::Init(long maxsize, bool joinable) {
-  state_->capacity = state_.tail_size();
+  state_->capacity = capacity_;
   state_->maxsize = maxsize > 0 ? maxsize : 0;
   state_->joinable = joinable ? 1 : 0;
 }
 
 std::shared_ptr<ByteQueue> ByteQueue::Shareable(long maxsize, size_t capacity_bytes, bool joinable) {
   auto region = SharedRegion::CreateMemfd(sizeof(State) + capacity_bytes);
-  std::shared_ptr<ByteQueue> q(new ByteQueue(SharedObject<State>::MakeIn(std::move(region))));
+  std::shared_ptr<ByteQueue> q(
+      new ByteQueue(SharedObject<State>::MakeIn(std::move(region)), /*attached=*/false));
   q->Init(maxsize, joinable);
   return q;
 }
 
-std::shared_ptr<ByteQueue> ByteQueue::Attach(int fd) {
-  return std::shared_ptr<ByteQueue>(new ByteQueue(SharedObject<State>::Attach(SharedRegion::Attach(fd))));
+std::shared_ptr<ByteQueue> ByteQueue::Attach(int fd) { return Attach(ScopedFd(fd)); }
+
+std::shared_ptr<ByteQueue> ByteQueue::Attach(ScopedFd fd) {
+  return std::shared_ptr<ByteQueue>(new ByteQueue(
+      SharedObject<State>::Attach(SharedRegion::Attach(std::move(fd), sizeof(State))), /*attached=*/true));
 }
 
 void ByteQueue::CopyIn(uint64_t offset, const char* data, size_t len) {
-  const uint64_t cap = state_->capacity;
+  const uint64_t cap = capacity_;
   const size_t at = offset % cap;
   const size_t first = std::min<size_t>(len, cap - at);
   char* ring = reinterpret_cast<char*>(state_.tail());
@@ -147,7 +160,7 @@ void ByteQueue::CopyIn(uint64_t offset, const char* data, size_t len) {
 }
 
 void ByteQueue::CopyOut(uint64_t offset, char* data, size_t len) const {
-  const uint64_t cap = state_->capacity;
+  const uint64_t cap = capacity_;
   const size_t at = offset % cap;
   const size_t first = std::min<size_t>(len, cap - at);
   std::memcpy(data, state_.tail() + at, first);
@@ -208,7 +221,7 @@ bool ByteQueue::PutLocked(std::string_view item, const Deadline& deadline) {
   State& s = *state_;
   Locked locked(&s.put_mutex);
   const uint64_t need = kHeader + item.size();
-  const bool streamed = need > s.capacity;
+  const bool streamed = need > capacity_;
   if (!WaitForRoomLocked(locked, need, streamed, deadline)) return false;
   if (!streamed) {
     CopyIn(s.tail.load(std::memory_order_relaxed) + kHeader, item.data(), item.size());
@@ -275,12 +288,12 @@ bool ByteQueue::Taking::Take(const Deadline& deadline, std::string_view* view, s
     q.CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
     const uint64_t start = head + kHeader;
     waker_.took = true;
-    if (kHeader + size <= s.capacity) {
+    if (kHeader + size <= q.capacity_) {
       // Published whole, together with its header.
       advance_ = kHeader + size;
       if (claim != nullptr) s.claim_head = head + 1;  // before the claim: see Claim
-      const size_t at = start % s.capacity;
-      if (at + size <= s.capacity) {
+      const size_t at = start % q.capacity_;
+      if (at + size <= q.capacity_) {
         // In one piece: hand out the ring's own bytes. Producers leave them
         // alone until the head moves past them, at the end of this Taking.
         *view = std::string_view(reinterpret_cast<const char*>(q.state_.tail()) + at, size);
@@ -371,7 +384,7 @@ void ByteQueue::RecoverClaimLocked(const Claim& claim) {
   }
   uint64_t size;
   CopyOut(head, reinterpret_cast<char*>(&size), kHeader);
-  if (kHeader + size > s.capacity) {  // Streamed items are not claimed this way.
+  if (kHeader + size > capacity_) {  // Streamed items are not claimed this way.
     s.claim_head = 0;
     return;
   }

@@ -58,7 +58,8 @@ class ByteQueue {
   static std::shared_ptr<ByteQueue> Shareable(long maxsize, size_t capacity_bytes, bool joinable);
   // Attach maps the queue behind memfd `fd` (taking ownership of it).
   static std::shared_ptr<ByteQueue> Attach(int fd);
-  // fd is the memfd behind a Shareable queue, or -1.
+  static std::shared_ptr<ByteQueue> Attach(ScopedFd fd);
+  // fd is the memfd behind the queue.
   int fd() const { return state_.region()->fd(); }
 
   // Put appends `item`, waiting for room until the deadline. Returns false if
@@ -67,7 +68,7 @@ class ByteQueue {
   bool Put(std::string_view item, const Deadline& deadline);
   // FitsInPlace: an item of `size` bytes fits the ring in one piece, so
   // PutInPlace can take it.
-  bool FitsInPlace(size_t size) const { return kHeader + size <= state_->capacity; }
+  bool FitsInPlace(size_t size) const { return kHeader + size <= capacity_; }
 
   // PutInPlace appends an item of exactly `size` bytes (FitsInPlace) that
   // `write` produces straight into the ring, saving the copy through a
@@ -81,8 +82,8 @@ class ByteQueue {
       Locked locked(&state_->put_mutex);
       if (!WaitForRoomLocked(locked, kHeader + size, /*streamed=*/false, deadline)) return false;
       const uint64_t tail = state_->tail.load(std::memory_order_relaxed);
-      const uint64_t at = (tail + kHeader) % state_->capacity;
-      const size_t first = std::min<size_t>(size, state_->capacity - at);
+      const uint64_t at = (tail + kHeader) % capacity_;
+      const size_t first = std::min<size_t>(size, capacity_ - at);
       char* ring = reinterpret_cast<char*>(state_.tail());
       write(SpanSink{ring + at, first, ring, size - first, &HandOverCopy});
       CommitLocked(size, size);
@@ -302,22 +303,23 @@ class ByteQueue {
   // the consumers' line only when that leaves too little room: most puts
   // then read nothing the consumers write.
   uint64_t FreeBytes() const {
-    return state_->capacity - (state_->tail.load(std::memory_order_relaxed) -
+    return capacity_ - (state_->tail.load(std::memory_order_relaxed) -
                                state_->head.load(std::memory_order_acquire));
   }
   uint64_t FreeBytesLocked(uint64_t wanted) {
     State& s = *state_;
     const uint64_t tail = s.tail.load(std::memory_order_relaxed);
-    if (s.capacity - (tail - s.head_seen) < wanted) s.head_seen = s.head.load(std::memory_order_acquire);
-    return s.capacity - (tail - s.head_seen);
+    if (capacity_ - (tail - s.head_seen) < wanted) s.head_seen = s.head.load(std::memory_order_acquire);
+    return capacity_ - (tail - s.head_seen);
   }
 
-  explicit ByteQueue(SharedObject<State> state) : state_(std::move(state)) {}
+  ByteQueue(SharedObject<State> state, bool attached);
   void Init(long maxsize, bool joinable);
   void CopyIn(uint64_t offset, const char* data, size_t len);
   void CopyOut(uint64_t offset, char* data, size_t len) const;
 
   SharedObject<State> state_;
+  uint64_t capacity_;  // the ring's size, this process's copy (see the constructors)
 };
 
 }  // namespace mp::internal

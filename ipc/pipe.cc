@@ -15,8 +15,8 @@
 #include <new>
 
 #include "base/deadline.h"
+#include "base/descriptors.h"
 #include "base/errors.h"
-#include "ipc/fd_passing.h"
 
 namespace mp {
 namespace {
@@ -93,16 +93,38 @@ class SigpipeGuard {
 }
 
 // Writes every byte of the iovecs, resuming after partial writes and EINTR.
-void WriteAll(int fd, bool is_socket, iovec* iov, int iovcnt) {
+// Descriptors a message brought (SCM_RIGHTS), collected from every receive
+// on a socket: a recvmsg with room for as many as one message may carry.
+struct ControlBuffer {
+  alignas(cmsghdr) char bytes[CMSG_SPACE(sizeof(int) * internal::kMaxDescriptorsPerMessage)];
+};
+
+// Attaches `fds` (SCM_RIGHTS) to `msg`, in `control`.
+void AttachDescriptors(msghdr& msg, ControlBuffer& control, std::span<const int> fds) {
+  if (fds.empty()) return;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+}
+
+// `fds` go with the first bytes (sockets only).
+void WriteAll(int fd, bool is_socket, iovec* iov, int iovcnt, std::span<const int> fds = {}) {
   std::optional<SigpipeGuard> guard;
   if (!is_socket) guard.emplace();
   while (iovcnt > 0) {
     ssize_t n;
     if (is_socket) {
+      ControlBuffer control;
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<size_t>(iovcnt);
+      AttachDescriptors(msg, control, fds);
       n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+      if (n > 0) fds = {};  // sent with the first byte
     } else {
       n = writev(fd, iov, iovcnt);
     }
@@ -124,13 +146,54 @@ void WriteAll(int fd, bool is_socket, iovec* iov, int iovcnt) {
   }
 }
 
+// Keeps the descriptors that `msg` carried in *arrived (closing what does
+// not fit), and fails if some were cut off: a message is taken whole or not
+// at all.
+void CollectDescriptors(msghdr& msg, std::vector<ScopedFd>* arrived) {
+  bool overflow = (msg.msg_flags & MSG_CTRUNC) != 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      ScopedFd owned(fd);
+      if (arrived->size() < internal::kMaxDescriptorsPerMessage) {
+        arrived->push_back(std::move(owned));
+      } else {
+        overflow = true;  // closed by `owned`
+      }
+    }
+  }
+  if (overflow) {
+    throw internal::DecodeError("Connection.recv: a message came with more descriptors than " +
+                                std::to_string(internal::kMaxDescriptorsPerMessage));
+  }
+}
+
+// One receive: read(2) on a pipe (arrived == nullptr), else recvmsg(2),
+// keeping the descriptors that came along.
+ssize_t ReceiveSome(int fd, void* data, size_t size, int flags, std::vector<ScopedFd>* arrived) {
+  if (arrived == nullptr) return ::read(fd, data, size);
+  ControlBuffer control;
+  iovec iov{data, size};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.bytes;
+  msg.msg_controllen = sizeof control.bytes;
+  const ssize_t n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+  if (n >= 0 && msg.msg_controllen > 0) CollectDescriptors(msg, arrived);
+  return n;
+}
+
 // Reads exactly `size` bytes. Returns false on EOF before the first byte;
 // throws on EOF in the middle.
-bool ReadExact(int fd, void* data, size_t size) {
+bool ReadExact(int fd, void* data, size_t size, std::vector<ScopedFd>* arrived) {
   char* p = static_cast<char*>(data);
   size_t got = 0;
   while (got < size) {
-    ssize_t n = ::read(fd, p + got, size - got);
+    ssize_t n = ReceiveSome(fd, p + got, size - got, 0, arrived);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ECONNRESET) {
@@ -151,11 +214,13 @@ bool ReadExact(int fd, void* data, size_t size) {
   return true;
 }
 
-// Sends one record (all of it or nothing: SOCK_SEQPACKET).
-void SendRecord(int fd, iovec* iov, int iovcnt) {
+// Sends one record (all of it or nothing: SOCK_SEQPACKET), with `fds`.
+void SendRecord(int fd, iovec* iov, int iovcnt, std::span<const int> fds = {}) {
+  ControlBuffer control;
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = static_cast<size_t>(iovcnt);
+  AttachDescriptors(msg, control, fds);
   while (sendmsg(fd, &msg, MSG_NOSIGNAL) < 0) {
     if (errno != EINTR) ThrowSendError("Connection.send");
   }
@@ -164,10 +229,10 @@ void SendRecord(int fd, iovec* iov, int iovcnt) {
 // Receives one record of at most `size` bytes into `data`; returns its
 // length (0: the other end closed). A longer record fails: it is not one of
 // this framing's.
-size_t RecvRecord(int fd, char* data, size_t size) {
+size_t RecvRecord(int fd, char* data, size_t size, std::vector<ScopedFd>* arrived) {
   for (;;) {
     // MSG_TRUNC: the record's real length, even if longer than `size`.
-    const ssize_t n = ::recv(fd, data, size, MSG_TRUNC);
+    const ssize_t n = ReceiveSome(fd, data, size, MSG_TRUNC, arrived);
     if (n >= 0) {
       if (static_cast<size_t>(n) > size) {
         throw internal::DecodeError("Connection.recv: a record of " + std::to_string(n) +
@@ -211,6 +276,9 @@ Connection::Connection(ScopedFd fd, bool readable, bool writable, bool is_socket
       State{std::move(fd), readable, writable, is_socket, record_size, python_framing});
 }
 
+Connection::Connection()
+    : state_(std::make_shared<State>(State{ScopedFd(), false, false, false, 0, false})) {}
+
 int Connection::checked_fd(const char* what, bool want_read, bool want_write) const {
   if (!state_->fd.valid()) throw Error(std::string("Connection.") + what + ": handle is closed");
   if (want_read && !state_->readable) {
@@ -222,8 +290,15 @@ int Connection::checked_fd(const char* what, bool want_read, bool want_write) co
   return state_->fd.get();
 }
 
-void Connection::send_bytes(std::string_view bytes) {
+void Connection::send_bytes(std::string_view bytes) { send_message(bytes, {}); }
+
+void Connection::send_message(std::string_view bytes, std::span<const int> fds) {
   const int fd = checked_fd("send", false, true);
+  if (!fds.empty() && !state_->is_socket) {
+    throw ValueError(
+        "Connection.send: queues, locks, connections and other shared objects travel only over a "
+        "socket connection (a duplex Pipe, a Listener's or Client's), not a simplex pipe");
+  }
   unsigned char header[12];
   size_t header_len;
   // Python's framing: a big-endian length, or -1 and a big-endian 8-byte
@@ -244,7 +319,7 @@ void Connection::send_bytes(std::string_view bytes) {
   if (state_->record_size != 0) {
     size_t sent = std::min(bytes.size(), kFirstRecord - header_len);
     iovec first[2] = {{header, header_len}, {const_cast<char*>(bytes.data()), sent}};
-    SendRecord(fd, first, sent == 0 ? 1 : 2);
+    SendRecord(fd, first, sent == 0 ? 1 : 2, fds);
     while (sent < bytes.size()) {
       const size_t n = std::min(state_->record_size, bytes.size() - sent);
       iovec piece{const_cast<char*>(bytes.data()) + sent, n};
@@ -254,7 +329,7 @@ void Connection::send_bytes(std::string_view bytes) {
     return;
   }
   iovec iov[2] = {{header, header_len}, {const_cast<char*>(bytes.data()), bytes.size()}};
-  WriteAll(fd, state_->is_socket, iov, bytes.empty() ? 1 : 2);
+  WriteAll(fd, state_->is_socket, iov, bytes.empty() ? 1 : 2, fds);
 }
 
 void Connection::send_bytes(std::string_view buf, size_t offset, size_t size) {
@@ -276,32 +351,10 @@ size_t Connection::recv_bytes_into(std::span<char> buf, size_t offset) {
   return message.size();
 }
 
-namespace {
-// What precedes a connection's descriptor on the wire (send(other)).
-constexpr std::string_view kConnectionTag = "mp.Connection:";
-}  // namespace
+void Connection::send(const Connection& other) { send<Connection>(other); }
 
-void Connection::send(const Connection& other) {
-  const int fd = checked_fd("send", false, true);
-  const int theirs = other.checked_fd("send", false, false);
-  std::string tag(kConnectionTag);
-  tag += other.state_->readable ? 'r' : '-';
-  tag += other.state_->writable ? 'w' : '-';
-  tag += other.state_->is_socket ? 's' : '-';
-  tag += other.state_->python_framing ? 'p' : '-';
-  send_bytes(tag);
-  internal::SendFd(fd, theirs);
-}
-
-Connection Connection::recv_connection() {
-  const std::string tag = recv_bytes(64);
-  if (tag.size() != kConnectionTag.size() + 4 || tag.rfind(kConnectionTag, 0) != 0) {
-    throw Error("Connection.recv: expected a connection, got another message");
-  }
-  const char* flags = tag.data() + kConnectionTag.size();
-  ScopedFd fd(internal::RecvFd(checked_fd("recv", true, false)));
-  return Connection(std::move(fd), flags[0] == 'r', flags[1] == 'w', flags[2] == 's',
-                    flags[3] == 'p');
+internal::DescriptorSource Connection::take_arrived_descriptors() {
+  return internal::DescriptorSource(std::move(state_->arrived));
 }
 
 void Connection::check_length(uint64_t len, size_t maxlength) {
@@ -315,7 +368,7 @@ void Connection::check_length(uint64_t len, size_t maxlength) {
 std::string Connection::recv_records(size_t maxlength) {
   const int fd = state_->fd.get();
   char first[kFirstRecord];
-  const size_t n = RecvRecord(fd, first, sizeof first);
+  const size_t n = RecvRecord(fd, first, sizeof first, &state_->arrived);
   if (n == 0) throw EOFError();
   uint32_t short_len = 0;
   uint64_t len = 0;
@@ -341,7 +394,7 @@ std::string Connection::recv_records(size_t maxlength) {
     if (out.size() - got < std::min<uint64_t>(len - got, kMaxRecord)) {
       out.resize(got + std::min<uint64_t>(len - got, std::max(kGrowStep, got)));
     }
-    const size_t m = RecvRecord(fd, out.data() + got, out.size() - got);
+    const size_t m = RecvRecord(fd, out.data() + got, out.size() - got, &state_->arrived);
     if (m == 0) throw Error("Connection.recv: the other end closed in the middle of a message");
     got += m;
   }
@@ -361,16 +414,20 @@ std::string Connection::recv_bytes() { return recv_bytes(SIZE_MAX); }
 std::string Connection::recv_bytes(size_t maxlength) {
   const int fd = checked_fd("recv", true, false);
   maxlength = std::min(maxlength, state_->max_message);
+  // Descriptors that came with an earlier message and were not decoded
+  // (recv_bytes of a message that carried some) are closed here.
+  state_->arrived.clear();
+  std::vector<ScopedFd>* arrived = state_->is_socket ? &state_->arrived : nullptr;
   // Records keep their boundaries, so a foreign or malformed one is skipped
   // and the connection goes on; on a byte stream nothing after a broken
   // frame can be trusted, so it is closed.
   if (state_->record_size != 0) return recv_records(maxlength);
   try {
     uint32_t short_len;
-    if (!ReadExact(fd, &short_len, 4)) throw EOFError();
+    if (!ReadExact(fd, &short_len, 4, arrived)) throw EOFError();
     uint64_t len = state_->python_framing ? be32toh(short_len) : short_len;
     if (short_len == kLongMessage) {
-      if (!ReadExact(fd, &len, 8)) {
+      if (!ReadExact(fd, &len, 8, arrived)) {
         throw Error("Connection.recv: the other end closed in the middle of a message");
       }
       if (state_->python_framing) len = be64toh(len);
@@ -383,7 +440,7 @@ std::string Connection::recv_bytes(size_t maxlength) {
       // nothing.
       const uint64_t step = std::min<uint64_t>(len - got, std::max<uint64_t>(kGrowStep, got));
       out.resize(got + step);
-      if (!ReadExact(fd, out.data() + got, step)) {
+      if (!ReadExact(fd, out.data() + got, step, arrived)) {
         throw Error("Connection.recv: the other end closed in the middle of a message");
       }
       got += step;

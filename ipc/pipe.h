@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/descriptors.h"
 #include "base/scoped_fd.h"
 #include "ipc/codec.h"
 #include "sync/futex.h"
@@ -77,22 +78,52 @@ class Connection {
   // message's header claims.
   void set_max_message_size(size_t bytes) { state_->max_message = bytes; }
 
-  // send encodes `value` and sends it as one message.
+  // Connection() is closed (a placeholder to decode into).
+  Connection();
+
+  // send encodes `value` and sends it as one message. Shared objects in it
+  // (queues, locks, events, values, connections, ...) travel as their
+  // descriptors (SCM_RIGHTS; this connection must then be a Unix socket,
+  // else mp::ValueError) and the receiver gets the same objects.
   template <class T>
   void send(const T& value) {
+    internal::DescriptorSink sink;
     std::string bytes;
-    encode_to(&bytes, value);
-    send_bytes(bytes);
+    {
+      internal::ScopedDescriptorSink collecting(&sink);
+      encode_to(&bytes, value);
+    }
+    send_message(bytes, sink.raw());
   }
-  // recv blocks for the next message and decodes it as a T (a Connection:
-  // one sent with send(other)).
+  // recv blocks for the next message and decodes it as a T.
   template <class T>
   T recv() {
-    if constexpr (std::is_same_v<T, Connection>) {
-      return recv_connection();
-    } else {
-      return decode<T>(recv_bytes());
-    }
+    std::string bytes = recv_bytes();
+    internal::DescriptorSource source = take_arrived_descriptors();
+    internal::ScopedDescriptorSource using_them(&source);
+    return decode<T>(bytes);
+  }
+
+  // send_message sends `bytes` with descriptors `fds` (for the library's
+  // own channels); take_arrived_descriptors hands over those that came with
+  // the message last received (the rest are closed at the next receive).
+  void send_message(std::string_view bytes, std::span<const int> fds);
+  internal::DescriptorSource take_arrived_descriptors();
+
+  // A Connection is encoded as its descriptor (see send(other)).
+  template <class Archive>
+  void save(Archive& ar) const {
+    const int fd = checked_fd("send", false, false);
+    ar(internal::SaveDescriptor(fd, "a Connection"), state_->readable, state_->writable,
+       state_->is_socket, state_->python_framing);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    uint32_t index = 0;
+    bool readable = false, writable = false, is_socket = false, python_framing = false;
+    ar(index, readable, writable, is_socket, python_framing);
+    *this = Connection(internal::LoadDescriptor(index, "Connection"), readable, writable, is_socket,
+                       python_framing);
   }
 
   // send_bytes sends `bytes` as one message.
@@ -107,9 +138,9 @@ class Connection {
   size_t recv_bytes_into(std::span<char> buf, size_t offset = 0);
 
   // send(other) sends a connection itself (its descriptor travels with
-  // SCM_RIGHTS; both connections must be Unix sockets, this one at least):
-  // the receiver's recv<Connection>() gets a connection to the same peer.
-  // Python 3.3+: conn.send(other_conn).
+  // SCM_RIGHTS; this connection must be a Unix socket): the receiver's
+  // recv<Connection>() gets a connection to the same peer. Python 3.3+:
+  // conn.send(other_conn). Connections inside other values travel too.
   void send(const Connection& other);
   // recv_bytes blocks for the next message and returns its bytes.
   std::string recv_bytes();
@@ -148,10 +179,10 @@ class Connection {
     // mp::AuthenticationError (empty: none is; cleared at the first message).
     std::string refuse_first_prefix;
     std::string refuse_first_why;
+    std::vector<internal::ScopedFd> arrived;  // descriptors of the last message received
   };
   friend void internal::RefuseFirstMessage(Connection& conn, std::string prefix, std::string why);
   std::string recv_records(size_t maxlength);
-  Connection recv_connection();
   // check_length closes the connection and throws if a message of `len`
   // bytes exceeds `maxlength` (it is not read).
   void check_length(uint64_t len, size_t maxlength);

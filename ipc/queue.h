@@ -15,9 +15,11 @@
 // Thread safety: every method may be called from any thread of any process
 //   sharing the queue.
 // Fork safety: children forked after the queue share it.
-// Sharing: inherited by children created after it (pass it as a Process
-//   argument); copies of the handle are the same queue. Not serializable: to
-//   hand a queue to pool workers that already exist, use Manager().Queue().
+// Sharing: pass it as a Process argument (any start method), a Pool task
+//   argument, or send it over a Connection: the receiver uses the same queue
+//   (its ring's descriptor travels along). Copies of the handle are the same
+//   queue. A queue cannot travel inside another queue's item or a manager
+//   value (mp::ValueError), as in Python.
 #ifndef IPC_QUEUE_H_
 #define IPC_QUEUE_H_
 
@@ -26,6 +28,7 @@
 #include <optional>
 #include <string>
 
+#include "base/descriptors.h"
 #include "base/errors.h"
 #include "ipc/byte_queue.h"
 #include "ipc/codec.h"
@@ -75,6 +78,20 @@ class Queue {
   // close: this process will not use the queue again; later calls on this
   // handle (and its copies in this process) throw mp::ValueError.
   void close() { *closed_ = true; }
+
+  // Encoded as its ring's descriptor (see "Sharing"); the received handle
+  // is open whatever this one is.
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(internal::SaveDescriptor(queue_->fd(), "a Queue"));
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    uint32_t index = 0;
+    ar(index);
+    queue_ = internal::ByteQueue::Attach(internal::LoadDescriptor(index, "Queue"));
+    closed_ = std::make_shared<bool>(false);
+  }
 
  protected:
   Queue(long maxsize, size_t capacity_bytes, bool joinable)
@@ -132,6 +149,11 @@ class SimpleQueue {
   T get() { return queue_.get(); }
   bool empty() const { return queue_.empty(); }
   void close() { queue_.close(); }
+
+  template <class Archive>
+  void save(Archive& ar) const { ar(queue_); }
+  template <class Archive>
+  void load(Archive& ar) { ar(queue_); }
 
  private:
   Queue<T> queue_;

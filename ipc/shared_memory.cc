@@ -104,6 +104,15 @@ SharedMemory::SharedMemory(SharedMemory&& other) noexcept
       tracked_(std::exchange(other.tracked_, false)),
       unlinked_(other.unlinked_) {}
 
+SharedMemory::SharedMemory(const SharedMemory& other) : name_(other.name_) {
+  if (!name_.empty()) open(false, 0);
+}
+
+SharedMemory& SharedMemory::operator=(const SharedMemory& other) {
+  if (this != &other) *this = SharedMemory(other);
+  return *this;
+}
+
 SharedMemory& SharedMemory::operator=(SharedMemory&& other) noexcept {
   if (this != &other) {
     this->~SharedMemory();

@@ -21,7 +21,9 @@
 //   Lock or atomics for what is stored in it).
 // Fork safety: a forked child sees the same mapping; the child's copy of a
 //   creator handle does not unlink (only the creating process does).
-// Sharing: by name, with any process (including spawn children).
+// Sharing: by name, with any process; as a Process or Pool task argument
+//   (any start method), over a Connection or inside any encoded value (its
+//   name travels; the receiver attaches).
 #ifndef IPC_SHARED_MEMORY_H_
 #define IPC_SHARED_MEMORY_H_
 
@@ -48,11 +50,29 @@ class SharedMemory {
   // Python's form: SharedMemory(name, create, size).
   SharedMemory(std::string name, bool create, size_t size);
 
+  // SharedMemory() is no block (a placeholder to decode into).
+  SharedMemory() = default;
+
   SharedMemory(SharedMemory&& other) noexcept;
   SharedMemory& operator=(SharedMemory&& other) noexcept;
-  SharedMemory(const SharedMemory&) = delete;
-  SharedMemory& operator=(const SharedMemory&) = delete;
+  // A copy attaches to the same block by name (it does not own the name):
+  // mp::Error if the name was unlinked meanwhile.
+  SharedMemory(const SharedMemory& other);
+  SharedMemory& operator=(const SharedMemory& other);
   ~SharedMemory();
+
+  // Encoded by name, as Python pickles it: the receiver attaches to the
+  // block (never owning or tracking it).
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(name_);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    std::string name;
+    ar(name);
+    *this = SharedMemory(std::move(name));
+  }
 
   std::span<std::byte> buf() const;
   size_t size() const { return size_; }

@@ -12,6 +12,7 @@
 #include <ext/stdio_sync_filebuf.h>
 #include <iostream>
 
+#include "base/descriptors.h"
 #include "base/errors.h"
 #include "process/popen.h"
 
@@ -132,19 +133,70 @@ MP_CHILD_PATH void ChildMain(Identity& identity, const std::function<int()>& bod
   _exit(code & 0xff);
 }
 
-int RunSpawnMessage(const SpawnMessage& message) {
+std::vector<int> SpawnMessage::raw_fds() const {
+  std::vector<int> out;
+  for (const ScopedFd& fd : fds) out.push_back(fd.get());
+  return out;
+}
+
+int RunSpawnMessage(SpawnMessage& message) {
   if (message.build_id != BuildId()) {
     throw ProcessError("spawned child: this binary (build id " + BuildId() +
                        ") differs from the parent's (" + message.build_id +
                        "); refusing to run the target");
   }
+  DescriptorSource source(std::move(message.fds));
+  ScopedDescriptorSource arguments(&source);
+  if (!message.subclass.empty()) {
+    const SubclassRunner* runner = FindSubclass(message.subclass.c_str());
+    if (runner == nullptr) {
+      throw ProcessError("spawned child: Process subclass " + message.subclass +
+                         " is not registered (MP_SPAWNABLE_PROCESS)");
+    }
+    return runner->run(message.args);
+  }
   auto entry = reinterpret_cast<int (*)(void*, std::string_view)>(FindCode(message.entry));
-  return entry(FindCode(message.function), message.args);
+  const bool has_function = !message.function.object.empty() || message.function.offset != 0;
+  return entry(has_function ? FindCode(message.function) : nullptr, message.args);
 }
 
+namespace {
+// EncodeArguments runs `encode` with a sink in place: the descriptors of
+// the shared objects it meets go to *fds.
+template <class Encode>
+std::string EncodeArguments(Encode&& encode, std::vector<ScopedFd>* fds) {
+  DescriptorSink sink;
+  std::string bytes;
+  {
+    ScopedDescriptorSink collecting(&sink);
+    bytes = encode();
+  }
+  *fds = sink.Release();
+  return bytes;
+}
+}  // namespace
+
 SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup) {
-  return SpawnMessage{BuildId(), NameCode(recipe.entry), NameCode(recipe.function),
-                      recipe.encode_args(), setup, ProcessAuthkey()};
+  SpawnMessage message{BuildId(), NameCode(recipe.entry),
+                       recipe.function != nullptr ? NameCode(recipe.function) : CodeRef{},
+                       "", setup, ProcessAuthkey(), "", {}};
+  message.args = EncodeArguments(recipe.encode_args, &message.fds);
+  return message;
+}
+
+SpawnMessage MakeSubclassMessage(const Process& process, const char* type, const SubclassRunner& runner,
+                                 const ChildSetup& setup) {
+  SpawnMessage message{BuildId(), {}, {}, "", setup, ProcessAuthkey(), type, {}};
+  message.args = EncodeArguments([&] { return runner.encode(process); }, &message.fds);
+  return message;
+}
+
+SpawnMessage ReceiveSpawnMessage(Connection& conn) {
+  const std::string bytes = conn.recv_bytes();
+  DescriptorSource arrived = conn.take_arrived_descriptors();
+  SpawnMessage message = decode<SpawnMessage>(bytes);
+  message.fds = arrived.Release();
+  return message;
 }
 
 }  // namespace mp::internal

@@ -39,8 +39,8 @@ void init(int, char**) {
   if (auto fd = FdFromEnv(internal::kSpawnFdEnv)) {
     internal::SpawnMessage message;
     try {
-      Connection conn(internal::ScopedFd(*fd), true, false, false);
-      message = conn.recv<internal::SpawnMessage>();
+      Connection conn(internal::ScopedFd(*fd), true, false, true);
+      message = internal::ReceiveSpawnMessage(conn);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "mp: spawned child could not read its task: %s\n", e.what());
       _exit(1);

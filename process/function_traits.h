@@ -30,6 +30,9 @@ struct FunctionTraits<R (*)(P...)> {
   using ArgTuple = std::tuple<std::decay_t<P>...>;
   static constexpr size_t kArity = sizeof...(P);
 };
+// noexcept functions (most of libc: ::getpid) have the same call.
+template <class R, class... P>
+struct FunctionTraits<R (*)(P...) noexcept> : FunctionTraits<R (*)(P...)> {};
 
 }  // namespace mp::internal
 

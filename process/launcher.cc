@@ -31,7 +31,7 @@ Launcher::Launcher(std::function<int(int arg)> body) : state_(std::make_unique<i
   state_->helper = internal::LaunchFork(setup, [control_fd, parent_fd, body = std::move(body)] {
     signal(SIGINT, SIG_IGN);
     ::close(parent_fd);  // Or the parent's close would never reach the helper as EOF.
-    internal::ServeForks(control_fd, [&body](const internal::SpawnMessage& message) {
+    internal::ServeForks(control_fd, [&body](internal::SpawnMessage& message) {
       signal(SIGINT, SIG_DFL);
       return body(decode<int>(message.args));
     });
@@ -61,7 +61,7 @@ Process Launcher::start(ProcessOptions options, int arg) {
   Process process(std::move(options));
   internal::ChildSetup setup{process.name(), process.daemon(), process.identity_, getpid(),
                              current_process().name()};
-  internal::SpawnMessage message{"", {}, {}, encode(arg), setup, internal::ProcessAuthkey()};
+  internal::SpawnMessage message{"", {}, {}, encode(arg), setup, internal::ProcessAuthkey(), "", {}};
   {
     internal::MutexLock lock(state_->mu);
     if (state_->owner != getpid()) throw ProcessError("Launcher.start: launcher belongs to another process");

@@ -142,17 +142,28 @@ void SetProcessAuthkey(std::string key);
 struct SpawnMessage {
   std::string build_id;
   CodeRef entry;
-  CodeRef function;
+  CodeRef function;     // {} for a function object (it is in args)
   std::string args;
   ChildSetup setup;
   std::string authkey;  // the parent's (ProcessAuthkey)
+  std::string subclass;  // a registered Process subclass's type, whose object is args
+  // The descriptors of the shared objects in args (their indices), sent
+  // beside the bytes (SCM_RIGHTS), not in them.
+  std::vector<ScopedFd> fds;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(build_id, entry, function, args, setup, authkey);
+    ar(build_id, entry, function, args, setup, authkey, subclass);
   }
+  std::vector<int> raw_fds() const;
 };
 
+// MakeSpawnMessage: the message that starts `recipe`'s target, or (with
+// `subclass` non-null) the subclass object `process`.
 SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup);
+SpawnMessage MakeSubclassMessage(const Process& process, const char* type, const SubclassRunner& runner,
+                                 const ChildSetup& setup);
+// ReceiveSpawnMessage reads a SpawnMessage and its descriptors from `conn`.
+SpawnMessage ReceiveSpawnMessage(Connection& conn);
 
 std::shared_ptr<ChildState> LaunchFork(ChildSetup setup, const std::function<int()>& body);
 std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message);
@@ -170,8 +181,9 @@ std::shared_ptr<ChildState> LaunchForkserver(const SpawnMessage& message);
                             int devnull = -1);
 // OpenDevNull opens /dev/null for reading, close-on-exec.
 int OpenDevNull();
-// RunSpawnMessage checks the build id and calls the named target.
-int RunSpawnMessage(const SpawnMessage& message);
+// RunSpawnMessage checks the build id and calls the named target, its
+// arguments decoded with the message's descriptors.
+int RunSpawnMessage(SpawnMessage& message);
 // FlushStandardStreams flushes the C++ standard streams and every C stream,
 // before a fork (so the child does not print the parent's output again) and
 // at a child's exit. The C++ streams are flushed only when they buffer on
@@ -198,7 +210,7 @@ pid_t ExecSelf(const char* env_name, int fd);
 // forks a child that runs run(message); it reports each child's exit code on
 // the descriptor that came with the request. Returns never; exits when the
 // control connection closes.
-[[noreturn]] void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& run);
+[[noreturn]] void ServeForks(int control_fd, const std::function<int(SpawnMessage&)>& run);
 // RequestFork asks the server behind `control` for a child.
 std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage& message);
 

@@ -105,8 +105,10 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
   ScopedFd pidfd;  // the server's: to signal the child (see ChildState::pidfd)
   pid_t pid;
   try {
-    control.send(message);
-    SendFd(control.fileno(), theirs.get());
+    // The arguments' descriptors, and last the child's status socket.
+    std::vector<int> fds = message.raw_fds();
+    fds.push_back(theirs.get());
+    control.send_message(encode(message), fds);
     pid = control.recv<int>();
     if (pid > 0 && control.recv<int>() != 0) pidfd.reset(RecvFd(control.fileno()));
   } catch (const Error& e) {
@@ -128,7 +130,7 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
 
 void ForkserverMain(int control_fd) { ServeForks(control_fd, &RunSpawnMessage); }
 
-void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& run) {
+void ServeForks(int control_fd, const std::function<int(SpawnMessage&)>& run) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   Connection control(ScopedFd(control_fd), true, true, true);
   fcntl(control_fd, F_SETFD, FD_CLOEXEC);
@@ -155,16 +157,19 @@ void ServeForks(int control_fd, const std::function<int(const SpawnMessage&)>& r
     SpawnMessage message;
     int status_fd;
     try {
-      message = control.recv<SpawnMessage>();
-      status_fd = RecvFd(control_fd);
+      message = ReceiveSpawnMessage(control);
     } catch (const Error&) {
       _exit(0);  // The parent went away.
     }
+    if (message.fds.empty()) _exit(3);  // Not our client: every request has a status socket.
+    status_fd = message.fds.back().release();
+    message.fds.pop_back();
     const pid_t server = getpid();
     pid_t pid = fork();
     if (pid < 0) pid = -errno;  // Sent as is: the parent reports why.
     if (pid == 0) {
       ::close(control_fd);
+      message.fds.shrink_to_fit();
       ::close(sfd);
       ::close(status_fd);
       for (auto& [_, fd] : status_fds) ::close(fd);

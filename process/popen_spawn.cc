@@ -72,7 +72,9 @@ pid_t ExecSelf(const char* env_name, int fd) {
 }
 
 std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message) {
-  auto [reader, writer] = Pipe(false);
+  // A socket pair rather than a pipe: the descriptors of the shared objects
+  // among the arguments travel with the message (SCM_RIGHTS).
+  auto [reader, writer] = Pipe(true);
   const pid_t pid = ExecSelf(kSpawnFdEnv, reader.fileno());
   reader.close();
   auto child = NewChildState();
@@ -84,7 +86,7 @@ std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message) {
   if (pidfd < 0) throw_errno("pidfd_open");
   child->sentinel.reset(pidfd);
   try {
-    writer.send(message);
+    writer.send_message(encode(message), message.raw_fds());
   } catch (const Error&) {
     // The child died before reading (its exit code will say why).
   }

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
+#include <string_view>
 
 #include "process/popen.h"
 
@@ -21,6 +23,33 @@ Process::Process(ProcessOptions options)
   if (name_.empty()) name_ = options.name_prefix + "-" + internal::IdentitySuffix(identity_);
   if (!start_method_.empty()) get_context(start_method_);  // Validates the name.
 }
+
+namespace internal {
+namespace {
+struct SubclassRegistry {
+  Mutex mu;
+  std::map<std::string, SubclassRunner, std::less<>> runners ABSL_GUARDED_BY(mu);
+};
+SubclassRegistry& Subclasses() {
+  static SubclassRegistry* registry = new SubclassRegistry;
+  return *registry;
+}
+}  // namespace
+
+bool RegisterSubclass(const char* type, SubclassRunner runner) {
+  SubclassRegistry& r = Subclasses();
+  MutexLock lock(r.mu);
+  r.runners[type] = runner;
+  return true;
+}
+
+const SubclassRunner* FindSubclass(const char* type) {
+  SubclassRegistry& r = Subclasses();
+  MutexLock lock(r.mu);
+  auto it = r.runners.find(std::string_view(type));
+  return it == r.runners.end() ? nullptr : &it->second;
+}
+}  // namespace internal
 
 Process::Process(Process&&) noexcept = default;
 Process& Process::operator=(Process&&) noexcept = default;
@@ -71,13 +100,19 @@ void Process::start() {
       return target_exit_code_;
     });
   } else {
-    if (!spawn_) {
+    std::optional<internal::SpawnMessage> message;
+    if (spawn_) {
+      message = internal::MakeSpawnMessage(*spawn_, setup);
+    } else if (const internal::SubclassRunner* runner =
+                   target_ ? nullptr : internal::FindSubclass(typeid(*this).name())) {
+      message = internal::MakeSubclassMessage(*this, typeid(*this).name(), *runner, setup);
+    } else {
       throw ProcessError("Process.start: the '" + method +
-                         "' start method needs a plain-function target with serializable "
-                         "arguments (subclasses and closures work with 'fork' only)");
+                         "' start method needs a plain-function or serializable function-object "
+                         "target with serializable arguments, or a subclass registered with "
+                         "MP_SPAWNABLE_PROCESS (closures work with 'fork' only)");
     }
-    const internal::SpawnMessage message = internal::MakeSpawnMessage(*spawn_, setup);
-    child_ = method == "spawn" ? internal::LaunchSpawn(message) : internal::LaunchForkserver(message);
+    child_ = method == "spawn" ? internal::LaunchSpawn(*message) : internal::LaunchForkserver(*message);
   }
   internal::RegisterChild(child_);
 }

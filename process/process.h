@@ -27,9 +27,27 @@
 // Start methods (see process/context.h): "fork" (default; any callable and
 // copyable arguments), "spawn" (a fresh exec of this program) and
 // "forkserver" (children forked by a single-threaded server started early).
-// With spawn and forkserver the target must be a plain function (or a
-// captureless lambda) and the arguments serializable by the codec; the
-// program must call mp::init(argc, argv) first thing in main().
+// With spawn and forkserver the target must be a plain function (noexcept
+// ones too, a captureless lambda) or a function object whose type is
+// serializable (its state travels), and the arguments serializable by the
+// codec; queues, locks, events, values, connections and shared memory are
+// (the child uses the same objects). The program must call
+// mp::init(argc, argv) first thing in main(). A subclass works under spawn
+// and forkserver when its type is serializable, default-constructible and
+// registered at namespace scope:
+//
+//   class Clock : public mp::Process {
+//    public:
+//     void run() override { ... }
+//     template <class Archive> void serialize(Archive& ar) { ar(interval_); }
+//     int interval_ = 1;
+//   };
+//   MP_SPAWNABLE_PROCESS(Clock);
+//
+// (C++ cannot find a subclass's type from the base at start(), as Python's
+// pickle does; the macro is the registration pickle gets for free.) The
+// child runs a decoded copy's run(); its name and daemon flag are the
+// parent's object's.
 //
 // Thread safety: a Process handle is used by one thread at a time; the free
 //   functions are thread-safe.
@@ -49,6 +67,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -94,6 +113,8 @@ class ProcessInfo {
   std::string authkey_;
 };
 
+class Process;
+
 namespace internal {
 
 struct ChildState;
@@ -103,24 +124,60 @@ struct ChildState;
 // a child allocates nothing for it (see registry.cc on why that matters).
 using IdentityPath = absl::InlinedVector<int, 4>;
 
-// How a spawn or forkserver child finds and calls the target.
+// How a spawn or forkserver child finds and calls the target: `entry` (a
+// SpawnEntry instantiation, named by its code address) decodes what
+// encode_args made and calls `function` (a plain function) or the function
+// object that travels in the bytes (function is then null).
 struct SpawnRecipe {
-  void* entry = nullptr;    // SpawnEntry<...> instantiation
-  void* function = nullptr;  // the user's function
-  std::function<std::string()> encode_args;
+  void* entry = nullptr;
+  void* function = nullptr;
+  std::function<std::string()> encode_args;  // run with a DescriptorSink in place
 };
+
+template <class R>
+int ExitCodeOf(R&& result) {
+  static_assert(std::is_convertible_v<R, int>, "a Process target returns void or an int");
+  return static_cast<int>(result);
+}
+
+template <class F, class Tuple>
+int CallTarget(F& f, Tuple& args) {
+  using R = decltype(std::apply(f, args));
+  if constexpr (std::is_void_v<R>) {
+    std::apply(f, args);
+    return 0;
+  } else {
+    return ExitCodeOf(std::apply(f, args));
+  }
+}
+
+// The decoded arguments of a spawn child live until it exits, never
+// destroyed, as a forked child's copies do: a Lock the target still holds at
+// its end must stay mapped, or the kernel could not mark it owner-died for
+// the next acquirer when the child exits (its robust list points into it).
+template <class T>
+T& DecodeForLife(std::string_view bytes) {
+  T* value = new T();
+  decode_in_place(bytes, *value);
+  return *value;
+}
 
 template <class FnPtr, class... A>
 int SpawnEntry(void* function, std::string_view args) {
   auto f = reinterpret_cast<FnPtr>(function);
-  auto tuple = decode<std::tuple<A...>>(args);
-  using R = decltype(std::apply(f, tuple));
-  if constexpr (std::is_void_v<R>) {
-    std::apply(f, tuple);
-    return 0;
-  } else {
-    return static_cast<int>(std::apply(f, tuple));
-  }
+  return CallTarget(f, DecodeForLife<std::tuple<A...>>(args));
+}
+
+// A function object whose type is serializable: its state travels with the
+// arguments. Python: a picklable callable instance.
+template <class F>
+concept SerializableFunctor = std::is_class_v<F> && !PlainFunction<F> && is_serializable_v<F> &&
+                              std::is_default_constructible_v<F>;
+
+template <class F, class... A>
+int FunctorSpawnEntry(void*, std::string_view bytes) {
+  auto& [f, tuple] = DecodeForLife<std::pair<F, std::tuple<A...>>>(bytes);
+  return CallTarget(f, tuple);
 }
 
 template <class Tuple>
@@ -142,7 +199,8 @@ struct TargetArgs<F, Args...> {
 };
 
 template <class F, class Tuple>
-constexpr bool kSpawnableTuple = PlainFunction<F> && TupleSerializable<Tuple>::value;
+constexpr bool kSpawnableTuple =
+    (PlainFunction<F> || SerializableFunctor<F>) && TupleSerializable<Tuple>::value;
 
 template <class F, class... Args>
 constexpr bool kSpawnable = kSpawnableTuple<F, typename TargetArgs<F, Args...>::type>;
@@ -153,28 +211,45 @@ template <class FnPtr, class... A>
 struct SpawnEntryFor<FnPtr, std::tuple<A...>> {
   static constexpr auto value = &SpawnEntry<FnPtr, A...>;
 };
+template <class F, class Tuple>
+struct FunctorSpawnEntryFor;
+template <class F, class... A>
+struct FunctorSpawnEntryFor<F, std::tuple<A...>> {
+  static constexpr auto value = &FunctorSpawnEntry<F, A...>;
+};
 
 template <class F, class Tuple>
 std::optional<SpawnRecipe> MakeSpawnRecipe(const F& f, const Tuple& args) {
-  if constexpr (kSpawnableTuple<F, Tuple>) {
+  if constexpr (!kSpawnableTuple<F, Tuple>) {
+    return std::nullopt;
+  } else if constexpr (PlainFunction<F>) {
     auto fn = +f;
     return SpawnRecipe{reinterpret_cast<void*>(SpawnEntryFor<decltype(fn), Tuple>::value),
                        reinterpret_cast<void*>(fn), [args] { return encode(args); }};
   } else {
-    return std::nullopt;
+    return SpawnRecipe{reinterpret_cast<void*>(FunctorSpawnEntryFor<F, Tuple>::value), nullptr,
+                       [f, args] { return encode(std::pair<F, Tuple>(f, args)); }};
   }
 }
 
+// ---- Process subclasses under spawn and forkserver ----
+
+// How to send a subclass object to a spawn child and run it there.
+struct SubclassRunner {
+  std::string (*encode)(const Process& process);
+  int (*run)(std::string_view bytes);
+};
+// RegisterSubclass makes subclass `type` (typeid(T).name()) spawnable.
+bool RegisterSubclass(const char* type, SubclassRunner runner);
+const SubclassRunner* FindSubclass(const char* type);
+// ForgetDecodedProcessNumber: a subclass object decoded in its child took a
+// child number there (Process's constructor); the child's first own child
+// is to be Process-N:1 all the same.
+void ForgetDecodedProcessNumber();
+
 template <class F, class... A>
 int InvokeTarget(F& f, std::tuple<A...>& args) {
-  using R = decltype(std::apply(f, args));
-  if constexpr (std::is_void_v<R>) {
-    std::apply(f, args);
-    return 0;
-  } else {
-    static_assert(std::is_convertible_v<R, int>, "a Process target returns void or an int");
-    return static_cast<int>(std::apply(f, args));
-  }
+  return CallTarget(f, args);
 }
 
 }  // namespace internal
@@ -208,8 +283,9 @@ class Process {
       : Process(ProcessOptions{.start_method = method.name}, std::forward<F>(target),
                 std::forward<Args>(args)...) {
     static_assert(internal::kSpawnable<std::decay_t<F>, Args...>,
-                  "spawn/forkserver targets must be plain functions (or captureless lambdas) "
-                  "and every argument must be serializable (see ipc/codec.h)");
+                  "spawn/forkserver targets must be plain functions (or captureless lambdas, "
+                  "or function objects with a serialize()) and every argument must be "
+                  "serializable (see ipc/codec.h)");
   }
 
   // Subclass style: override run(). Python: class P(Process): def run(self).
@@ -290,5 +366,27 @@ std::vector<ProcessInfo> active_children();
 int cpu_count();
 
 }  // namespace mp
+
+// MP_SPAWNABLE_PROCESS(T): Process subclass T may be started with spawn and
+// forkserver (see the file comment). At namespace scope, once per type.
+#define MP_SPAWNABLE_PROCESS(T)                                                                   \
+  static_assert(std::is_base_of_v<::mp::Process, T> && ::mp::is_serializable_v<T> &&            \
+                    std::is_default_constructible_v<T>,                                           \
+                "MP_SPAWNABLE_PROCESS: T must derive from mp::Process, be default-constructible " \
+                "and have a serialize()");                                                        \
+  [[maybe_unused]] static const bool mp_spawnable_process_registered_##T =                        \
+      ::mp::internal::RegisterSubclass(                                                           \
+          typeid(T).name(),                                                                       \
+          ::mp::internal::SubclassRunner{                                                         \
+              [](const ::mp::Process& p) { return ::mp::encode(static_cast<const T&>(p)); },      \
+              [](std::string_view bytes) {                                                        \
+                T& process = *new T(); /* for life: see DecodeForLife */                          \
+                ::mp::internal::ForgetDecodedProcessNumber();                                     \
+                ::mp::decode_in_place(bytes, process);                                            \
+                process.set_name(::mp::current_process().name());                                 \
+                process.set_daemon(::mp::current_process().daemon());                             \
+                process.run();                                                                    \
+                return 0;                                                                         \
+              }})
 
 #endif  // PROCESS_PROCESS_H_

@@ -349,6 +349,12 @@ IdentityPath NextChildIdentity() {
   return path;
 }
 
+void ForgetDecodedProcessNumber() {
+  Globals& g = G();
+  MutexLock lock(g.self_mu);
+  if (g.children_numbered > 0) --g.children_numbered;
+}
+
 std::string IdentitySuffix(const IdentityPath& path) {
   std::string out;
   for (size_t i = 0; i < path.size(); ++i) {

@@ -1,17 +1,20 @@
-// SharedRegion: an anonymous shared mapping that forked children inherit.
+// SharedRegion: a nameless shared mapping that forked children inherit and
+// any other process can be handed.
 //
 // Internal to the library. Every cross-process primitive lives in one. The
-// mapping is MAP_SHARED|MAP_ANONYMOUS: it has no name, so nothing can be left
-// in /dev/shm, and the kernel frees it when the last process that maps it
-// unmaps it or exits.
+// memory is a memfd (close-on-exec, its size sealed): it has no name, so
+// nothing can be left in /dev/shm, and the kernel frees it when the last
+// process that maps it or holds its descriptor lets go.
 //
 // Thread safety: immutable after creation.
 // Fork safety: children forked after creation share the same memory.
-// Sharing: through fork only (start method "fork").
+// Sharing: forked children inherit it; others get its descriptor through an
+//   encoding (SaveRegion/LoadRegion, base/descriptors.h).
 #ifndef SYNC_SHARED_REGION_H_
 #define SYNC_SHARED_REGION_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -26,12 +29,14 @@ class SharedRegion {
   // Create maps `bytes` (rounded up to pages) of zeroed shared memory.
   // Throws mp::Error if the mapping fails.
   static std::shared_ptr<SharedRegion> Create(size_t bytes);
-  // CreateMemfd is Create backed by a memfd, so that a process that is not a
-  // fork of this one can map it too (given the descriptor, see fd()).
+  // CreateMemfd is Create (the name says that fd() is valid).
   static std::shared_ptr<SharedRegion> CreateMemfd(size_t bytes);
-  // Attach maps the memfd `fd` (taking ownership of it).
+  // Attach maps the region behind `fd` (taking ownership of it): mp::Error
+  // unless it is a size-sealed memfd of at least `min_bytes`, since the
+  // descriptor may come from an untrusted process.
   static std::shared_ptr<SharedRegion> Attach(int fd);
   static std::shared_ptr<SharedRegion> Attach(ScopedFd fd);
+  static std::shared_ptr<SharedRegion> Attach(ScopedFd fd, size_t min_bytes);
 
   SharedRegion(const SharedRegion&) = delete;
   SharedRegion& operator=(const SharedRegion&) = delete;
@@ -39,7 +44,7 @@ class SharedRegion {
 
   void* data() const { return data_; }
   size_t size() const { return size_; }
-  // fd is the memfd behind the region, or -1 for an anonymous one.
+  // fd is the memfd behind the region.
   int fd() const { return fd_.get(); }
 
  private:
@@ -48,6 +53,13 @@ class SharedRegion {
   size_t size_;
   ScopedFd fd_;
 };
+
+// SaveRegion, in a serialize(): the index of the region's descriptor in the
+// message being encoded (mp::ValueError where none can travel, naming `what`).
+uint32_t SaveRegion(const std::shared_ptr<SharedRegion>& region, const char* what);
+// LoadRegion, in a serialize(): the region sent under `index`, checked to
+// hold at least `min_bytes`.
+std::shared_ptr<SharedRegion> LoadRegion(uint32_t index, size_t min_bytes, const char* what);
 
 // SharedObject<T>: a T constructed in its own SharedRegion. Copies refer to the
 // same object. T must be trivially destructible: no process runs its
@@ -78,6 +90,19 @@ class SharedObject {
     return obj;
   }
   const std::shared_ptr<SharedRegion>& region() const { return region_; }
+
+  // Save/Load: the object as an index into the message's descriptors (see
+  // SaveRegion). Load checks that the region holds a T and `min_tail` bytes.
+  template <class Archive>
+  void Save(Archive& ar, const char* what) const {
+    ar(SaveRegion(region_, what));
+  }
+  template <class Archive>
+  void Load(Archive& ar, const char* what, size_t min_tail = 0) {
+    uint32_t index = 0;
+    ar(index);
+    *this = Attach(LoadRegion(index, sizeof(T) + min_tail, what));
+  }
 
   T* get() const { return object_; }
   T* operator->() const { return object_; }

@@ -1,7 +1,7 @@
 // Shared values: Python's multiprocessing.Value, Array, RawValue, RawArray.
 //
-// A T (or n of them) in anonymous shared memory, visible to every child
-// forked after it was created. Value and Array come with a lock, an RLock as in
+// A T (or n of them) in nameless shared memory, visible to every child it is
+// passed to (as a Process argument, any start method, or a Pool task's). Value and Array come with a lock, an RLock as in
 // Python, so `std::lock_guard g(v.get_lock()); v.set_value(v.value() + 1);` is
 // Python's `with v.get_lock(): v.value += 1`. Value's value()/set_value() take
 // that lock themselves, as Python's property does. Array's element access does
@@ -13,7 +13,9 @@
 // Thread safety: value()/set_value() are atomic with respect to each other;
 //   everything else needs get_lock() (or is Raw and needs the caller's care).
 // Fork safety: children forked later share the memory.
-// Sharing: inherited by children created after the value ("fork" method).
+// Sharing: inherited by forked children; passable as a Process or Pool task
+//   argument under any start method and over a Connection (the receiver
+//   uses the same memory). Not inside a Queue item or manager value.
 #ifndef SYNC_SHARED_VALUE_H_
 #define SYNC_SHARED_VALUE_H_
 
@@ -42,6 +44,11 @@ class RawValue {
   T& operator*() const { return object_->value; }
   T* get() const { return &object_->value; }
 
+  template <class Archive>
+  void save(Archive& ar) const { object_.Save(ar, "RawValue"); }
+  template <class Archive>
+  void load(Archive& ar) { object_.Load(ar, "RawValue"); }
+
  private:
   struct Holder {
     T value;
@@ -69,6 +76,11 @@ class Value {
   // get_obj is the raw value, for access with the lock already held.
   const RawValue<T>& get_obj() const { return raw_; }
 
+  template <class Archive>
+  void save(Archive& ar) const { ar(raw_, lock_); }
+  template <class Archive>
+  void load(Archive& ar) { ar(raw_, lock_); }
+
  private:
   RawValue<T> raw_;
   mutable RLock lock_;
@@ -80,15 +92,18 @@ class RawArray {
   static_assert(std::is_trivially_copyable_v<T>, "shared arrays must be trivially copyable");
 
  public:
+  // RawArray() is empty (a placeholder to decode into).
+  RawArray() : RawArray(size_t{0}) {}
   // RawArray(n) holds n value-initialized elements.
-  explicit RawArray(size_t n) : object_(internal::SharedObject<Header>::Make(n * sizeof(T))) {
+  explicit RawArray(size_t n)
+      : object_(internal::SharedObject<Header>::Make(n * sizeof(T))), size_(n) {
     object_->size = n;
     for (size_t i = 0; i < n; ++i) new (data() + i) T{};
   }
   RawArray(std::initializer_list<T> values) : RawArray(values.begin(), values.end()) {}
   explicit RawArray(const std::vector<T>& values) : RawArray(values.begin(), values.end()) {}
 
-  size_t size() const { return object_->size; }
+  size_t size() const { return size_; }
   T* data() const { return reinterpret_cast<T*>(object_.tail()); }
   T& operator[](size_t i) const { return data()[i]; }
   // at is bounds-checked: mp::ValueError past the end (Python: IndexError).
@@ -103,6 +118,20 @@ class RawArray {
   T* end() const { return data() + size(); }
   std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
 
+  template <class Archive>
+  void save(Archive& ar) const { object_.Save(ar, "RawArray"); }
+  template <class Archive>
+  void load(Archive& ar) {
+    object_.Load(ar, "RawArray");
+    // The length is read once, and must fit the region: the memory (and the
+    // process that sent it) is not to be trusted with our bounds.
+    const size_t n = object_->size;
+    if (n > object_.tail_size() / sizeof(T)) {
+      throw Error("RawArray: the region received is too small for its length");
+    }
+    size_ = n;
+  }
+
  private:
   struct Header {
     alignas(std::max_align_t) size_t size = 0;
@@ -112,6 +141,7 @@ class RawArray {
     std::copy(first, last, data());
   }
   internal::SharedObject<Header> object_;
+  size_t size_;  // this process's copy: see load()
 };
 
 // Array<T>: a RawArray with an RLock. Python: multiprocessing.Array.
@@ -119,8 +149,20 @@ template <class T>
 class Array : public RawArray<T> {
  public:
   using RawArray<T>::RawArray;
+  Array() : RawArray<T>(size_t{0}) {}
   Array(std::initializer_list<T> values) : RawArray<T>(values) {}
   RLock& get_lock() const { return lock_; }
+
+  template <class Archive>
+  void save(Archive& ar) const {
+    RawArray<T>::save(ar);
+    ar(lock_);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    RawArray<T>::load(ar);
+    ar(lock_);
+  }
 
  private:
   mutable RLock lock_;

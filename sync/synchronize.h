@@ -1,9 +1,9 @@
 // Cross-process synchronization primitives: Python's multiprocessing.Lock,
 // RLock, Semaphore, BoundedSemaphore, Event, Condition and Barrier.
 //
-// Each primitive lives in anonymous shared memory (no /dev/shm entry) and is
-// shared with every child forked after it was created: pass it as a
-// mp::Process argument, as the Python documents do. Copies of a handle refer
+// Each primitive lives in nameless shared memory (no /dev/shm entry) and is
+// shared with every child it is passed to as an mp::Process argument, as the
+// Python documents do, whatever the start method. Copies of a handle refer
 // to the same primitive; the memory goes away with the last process using it.
 // All blocking is on futexes, never polling; timeouts use the monotonic clock
 // and are not cut short by signals.
@@ -17,9 +17,11 @@
 // Thread safety: every method is safe from any thread of any sharing process.
 // Fork safety: children share the primitive; a child does not own the locks
 //   its parent held when it forked.
-// Sharing: inherited by children created after the primitive (start method
-//   "fork"); not serializable, so not passable to spawn children or pool tasks
-//   (use a Manager proxy there).
+// Sharing: inherited by children forked after the primitive; passable as an
+//   argument to a Process of any start method and to Pool tasks, and over a
+//   Connection (its memory's descriptor travels along): the receiver uses
+//   the same primitive. Not inside a Queue item or a manager value
+//   (mp::ValueError).
 #ifndef SYNC_SYNCHRONIZE_H_
 #define SYNC_SYNCHRONIZE_H_
 
@@ -74,6 +76,13 @@ class Lock {
   bool try_lock() { return acquire(false); }
   void unlock() { release(); }
 
+  // Encoded as its shared memory's descriptor: the receiving process uses
+  // this very Lock (see "Sharing" above).
+  template <class Archive>
+  void save(Archive& ar) const { state_.Save(ar, "Lock"); }
+  template <class Archive>
+  void load(Archive& ar) { state_.Load(ar, "Lock"); }
+
  private:
   friend class Condition;
   bool acquire_until(const internal::Deadline& deadline);
@@ -104,6 +113,13 @@ class RLock {
   bool try_lock() { return acquire(false); }
   void unlock() { release(); }
 
+  // Encoded as its shared memory's descriptor: the receiving process uses
+  // this very RLock (see "Sharing" above).
+  template <class Archive>
+  void save(Archive& ar) const { state_.Save(ar, "RLock"); }
+  template <class Archive>
+  void load(Archive& ar) { state_.Load(ar, "RLock"); }
+
  private:
   friend class Condition;
   bool acquire_until(const internal::Deadline& deadline);
@@ -131,6 +147,13 @@ class Semaphore {
   void lock() { acquire(); }
   bool try_lock() { return acquire(false); }
   void unlock() { release(); }
+
+  // Encoded as its shared memory's descriptor: the receiving process uses
+  // this very Semaphore (see "Sharing" above).
+  template <class Archive>
+  void save(Archive& ar) const { state_.Save(ar, "Semaphore"); }
+  template <class Archive>
+  void load(Archive& ar) { state_.Load(ar, "Semaphore"); }
 
  protected:
   struct State {
@@ -169,6 +192,13 @@ class Event {
   bool wait(std::chrono::duration<Rep, Period> timeout) {
     return wait_until(internal::DeadlineAfter(timeout));
   }
+
+  // Encoded as its shared memory's descriptor: the receiving process uses
+  // this very Event (see "Sharing" above).
+  template <class Archive>
+  void save(Archive& ar) const { state_.Save(ar, "Event"); }
+  template <class Archive>
+  void load(Archive& ar) { state_.Load(ar, "Event"); }
 
  private:
   struct State {
@@ -231,6 +261,34 @@ class Condition {
   void notify(int n = 1);
   void notify_all();
 
+  // Encoded as its lock and its shared memory (see "Sharing" above).
+  template <class Archive>
+  void save(Archive& ar) const {
+    const bool recursive = std::holds_alternative<RLock>(lock_);
+    ar(recursive);
+    if (recursive) {
+      ar(std::get<RLock>(lock_));
+    } else {
+      ar(std::get<Lock>(lock_));
+    }
+    state_.Save(ar, "Condition");
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    bool recursive = false;
+    ar(recursive);
+    if (recursive) {
+      RLock lock;
+      ar(lock);
+      lock_ = std::move(lock);
+    } else {
+      Lock lock;
+      ar(lock);
+      lock_ = std::move(lock);
+    }
+    state_.Load(ar, "Condition");
+  }
+
  private:
   struct State {
     // Low 16 bits: notifications not yet taken; high 16 bits: sleepers.
@@ -255,6 +313,8 @@ class Condition {
 class Barrier {
  public:
   explicit Barrier(int parties);
+  // Barrier() has one party (a placeholder to decode into).
+  Barrier() : Barrier(1) {}
 
   int wait() { return wait_until(std::nullopt); }
   template <class Rep, class Period>
@@ -266,6 +326,13 @@ class Barrier {
   bool broken() const;
   int parties() const;
   int n_waiting() const;
+
+  // Encoded as its shared memory's descriptor: the receiving process uses
+  // this very Barrier (see "Sharing" above).
+  template <class Archive>
+  void save(Archive& ar) const { state_.Save(ar, "Barrier"); }
+  template <class Archive>
+  void load(Archive& ar) { state_.Load(ar, "Barrier"); }
 
  private:
   struct State {

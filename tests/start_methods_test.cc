@@ -1,0 +1,371 @@
+// Every IPC and sync object reaches a child of every start method as a
+// Process argument, and the child uses the same object (issue 23's matrix).
+// Each worker is a plain function (what spawn and forkserver need); the
+// parent checks the effect, so a copy instead of the shared object fails.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "ipc/connection.h"
+#include "ipc/queue.h"
+#include "ipc/shared_memory.h"
+#include "manager/manager.h"
+#include "process/context.h"
+#include "process/process.h"
+#include "sync/shared_value.h"
+#include "sync/synchronize.h"
+#include "tests/test_util.h"
+
+namespace mp {
+namespace {
+
+using namespace std::chrono_literals;
+
+// ---- Workers: each returns 0 when it saw and changed the parent's object.
+
+void PutGreeting(Queue<std::string> q) { q.put("from " + current_process().name()); }
+void PutNumber(SimpleQueue<int> q) { q.put(7); }
+int ConsumeAll(JoinableQueue<int> q, int n) {
+  for (int i = 0; i < n; ++i) {
+    if (q.get(10s) != i) return 2;
+    q.task_done();
+  }
+  return 0;
+}
+int Echo(Connection conn) {
+  conn.send(conn.recv<std::string>() + " back");
+  return 0;
+}
+int SendsQueueBack(Connection conn) {
+  // A queue received over a connection inside the child, then used.
+  auto q = conn.recv<Queue<int>>();
+  q.put(99);
+  return 0;
+}
+// Held by the parent: a copy of the lock would be free.
+int FindsLockTaken(Lock lock) { return lock.acquire(false) ? 1 : 0; }
+int FindsRLockTaken(RLock lock) { return lock.acquire(false) ? 1 : 0; }
+void Releases(Semaphore s) { s.release(); }
+int ReleasesPastBound(BoundedSemaphore s) {
+  s.release();
+  try {
+    s.release();
+    return 1;
+  } catch (const ValueError&) {
+    return 0;
+  }
+}
+void Sets(Event e) { e.set(); }
+void NotifiesAfter(Condition c, Value<int> v) {
+  std::unique_lock<Condition> with(c);
+  v.set_value(1);
+  c.notify_all();
+}
+int Meets(Barrier b) { return b.wait(10s) >= 0 ? 0 : 1; }
+void Writes42(Value<int> v) { v.set_value(42); }
+void WritesRaw(RawValue<long> v, RawArray<int> a) {
+  v.set_value(-5);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<int>(i * 10);
+}
+void Doubles(Array<double> a) {
+  std::lock_guard<RLock> with(a.get_lock());
+  for (double& x : a) x *= 2;
+}
+void WritesShm(SharedMemory shm) { std::memcpy(shm.buf().data(), "shared!", 8); }
+void SetsInDict(proxy::Dict<std::string, int> d) { d.set("child", 1); }
+void IncrementsValue(proxy::Value<int> v) { v.set_value(v.value() + 1); }
+
+// A function object whose state travels (Python: a picklable callable).
+struct AddTo {
+  int amount = 0;
+  void operator()(Value<int> v) const { v.set_value(v.value() + amount); }
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(amount);
+  }
+};
+
+// A subclass, registered for spawn and forkserver.
+class Reporter : public Process {
+ public:
+  Reporter() = default;
+  Reporter(ProcessOptions options, int interval, Value<int> out)
+      : Process(std::move(options)), interval_(interval), out_(out) {}
+  void run() override { out_.set_value(interval_ * 100 + (current_process().name() == name() ? 1 : 0)); }
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(interval_, out_);
+  }
+
+ private:
+  int interval_ = 0;
+  Value<int> out_;
+};
+MP_SPAWNABLE_PROCESS(Reporter);
+
+class Unregistered : public Process {
+ public:
+  using Process::Process;
+  void run() override {}
+};
+
+// ---- The matrix.
+
+class EveryMethod : public ::testing::TestWithParam<std::string> {
+ protected:
+  template <class F, class... Args>
+  int RunChild(F f, Args&&... args) {
+    Process p(ProcessOptions{.start_method = GetParam()}, f, std::forward<Args>(args)...);
+    p.start();
+    if (!p.join(20s)) {
+      p.kill();
+      p.join();
+      return -1000;
+    }
+    return *p.exitcode();
+  }
+};
+
+TEST_P(EveryMethod, Queue) {
+  Queue<std::string> q;
+  ASSERT_EQ(RunChild(&PutGreeting, q), 0);
+  EXPECT_EQ(q.get(5s).rfind("from Process-", 0), 0u);
+}
+
+TEST_P(EveryMethod, SimpleQueue) {
+  SimpleQueue<int> q;
+  ASSERT_EQ(RunChild(&PutNumber, q), 0);
+  EXPECT_EQ(q.get(), 7);
+}
+
+TEST_P(EveryMethod, JoinableQueue) {
+  JoinableQueue<int> q;
+  for (int i = 0; i < 5; ++i) q.put(i);
+  ASSERT_EQ(RunChild(&ConsumeAll, q, 5), 0);
+  EXPECT_TRUE(q.join(5s));
+}
+
+TEST_P(EveryMethod, ConnectionEnd) {
+  auto [mine, theirs] = Pipe();
+  mine.send(std::string("ping"));
+  ASSERT_EQ(RunChild(&Echo, theirs), 0);
+  EXPECT_EQ(mine.recv<std::string>(), "ping back");
+}
+
+TEST_P(EveryMethod, QueueSentOverAConnectionTheChildGot) {
+  auto [mine, theirs] = Pipe();
+  Queue<int> q;
+  mine.send(q);
+  ASSERT_EQ(RunChild(&SendsQueueBack, theirs), 0);
+  EXPECT_EQ(q.get(5s), 99);
+}
+
+TEST_P(EveryMethod, Lock) {
+  Lock lock;
+  lock.acquire();
+  EXPECT_EQ(RunChild(&FindsLockTaken, lock), 0);
+  lock.release();
+  EXPECT_EQ(RunChild(&FindsLockTaken, lock), 1);  // now free: the child takes it (and dies)
+  EXPECT_TRUE(lock.acquire(5s));                   // robust: its death freed it
+  EXPECT_TRUE(lock.owner_died());
+  lock.release();
+}
+
+TEST_P(EveryMethod, RLock) {
+  RLock lock;
+  lock.acquire();
+  EXPECT_EQ(RunChild(&FindsRLockTaken, lock), 0);
+  lock.release();
+}
+
+TEST_P(EveryMethod, Semaphore) {
+  Semaphore s(0);
+  ASSERT_EQ(RunChild(&Releases, s), 0);
+  EXPECT_TRUE(s.acquire(5s));
+}
+
+TEST_P(EveryMethod, BoundedSemaphore) {
+  BoundedSemaphore s(1);
+  s.acquire();
+  EXPECT_EQ(RunChild(&ReleasesPastBound, s), 0);
+  EXPECT_EQ(s.get_value(), 1);
+}
+
+TEST_P(EveryMethod, Event) {
+  Event e;
+  ASSERT_EQ(RunChild(&Sets, e), 0);
+  EXPECT_TRUE(e.is_set());
+}
+
+TEST_P(EveryMethod, Condition) {
+  Condition c;
+  Value<int> v(0);
+  Process p(ProcessOptions{.start_method = GetParam()}, &NotifiesAfter, c, v);
+  {
+    std::unique_lock<Condition> with(c);
+    p.start();
+    EXPECT_TRUE(c.wait_for([&] { return v.value() == 1; }, 20s));
+  }
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST_P(EveryMethod, Barrier) {
+  Barrier b(2);
+  Process p(ProcessOptions{.start_method = GetParam()}, &Meets, b);
+  p.start();
+  EXPECT_GE(b.wait(20s), 0);
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST_P(EveryMethod, Value) {
+  Value<int> v(0);
+  ASSERT_EQ(RunChild(&Writes42, v), 0);
+  EXPECT_EQ(v.value(), 42);
+}
+
+TEST_P(EveryMethod, RawValueAndRawArray) {
+  RawValue<long> v(0);
+  RawArray<int> a(4);
+  ASSERT_EQ(RunChild(&WritesRaw, v, a), 0);
+  EXPECT_EQ(v.value(), -5);
+  EXPECT_EQ(a.to_vector(), (std::vector<int>{0, 10, 20, 30}));
+}
+
+TEST_P(EveryMethod, Array) {
+  Array<double> a{1.5, 2.5};
+  ASSERT_EQ(RunChild(&Doubles, a), 0);
+  EXPECT_EQ(a.to_vector(), (std::vector<double>{3.0, 5.0}));
+}
+
+TEST_P(EveryMethod, SharedMemory) {
+  SharedMemory shm(SharedMemory::create, 64);
+  ASSERT_EQ(RunChild(&WritesShm, shm), 0);
+  EXPECT_STREQ(reinterpret_cast<const char*>(shm.buf().data()), "shared!");
+}
+
+TEST_P(EveryMethod, ManagerProxies) {
+  Manager manager;
+  auto d = manager.dict<std::string, int>();
+  auto v = manager.Value<int>(1);
+  ASSERT_EQ(RunChild(&SetsInDict, d), 0);
+  ASSERT_EQ(RunChild(&IncrementsValue, v), 0);
+  EXPECT_EQ(d.get("child"), 1);
+  EXPECT_EQ(v.value(), 2);
+}
+
+TEST_P(EveryMethod, FunctionObjectTarget) {
+  Value<int> v(1);
+  ASSERT_EQ(RunChild(AddTo{41}, v), 0);
+  EXPECT_EQ(v.value(), 42);
+}
+
+TEST_P(EveryMethod, NoexceptLibcFunctionTarget) {
+  Process p(ProcessOptions{.start_method = GetParam()}, &::getpid);  // noexcept in glibc
+  p.start();
+  ASSERT_TRUE(p.join(20s));
+  EXPECT_EQ(p.exitcode(), p.pid() & 0xff);  // its result is the exit code
+}
+
+TEST_P(EveryMethod, RegisteredSubclass) {
+  Value<int> out(0);
+  Reporter r(ProcessOptions{.start_method = GetParam()}, 7, out);
+  r.start();
+  ASSERT_TRUE(r.join(20s));
+  EXPECT_EQ(r.exitcode(), 0);
+  EXPECT_EQ(out.value(), 701);  // its state travelled, and it runs under its own name
+}
+
+TEST_P(EveryMethod, UnregisteredSubclassSaysWhy) {
+  Unregistered u(ProcessOptions{.start_method = GetParam()});
+  if (GetParam() == "fork") {
+    u.start();
+    EXPECT_TRUE(u.join(20s));
+  } else {
+    try {
+      u.start();
+      FAIL() << "started";
+    } catch (const ProcessError& e) {
+      EXPECT_NE(std::string(e.what()).find("MP_SPAWNABLE_PROCESS"), std::string::npos);
+    }
+  }
+}
+
+TEST_P(EveryMethod, NothingLeaks) {
+  const auto fds = testing::OpenFds();
+  const auto shm = testing::ShmEntries();
+  for (int i = 0; i < 3; ++i) {
+    Queue<std::string> q;
+    Lock lock;
+    Event e;
+    auto [mine, theirs] = Pipe();
+    ASSERT_EQ(RunChild(&PutGreeting, q), 0);
+    ASSERT_EQ(RunChild(&Sets, e), 0);
+    q.get(5s);
+  }
+  EXPECT_EQ(testing::OpenFds(), fds);
+  EXPECT_EQ(testing::ShmEntries(), shm);
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, EveryMethod, ::testing::Values("fork", "spawn", "forkserver"),
+                         [](const auto& info) { return info.param; });
+
+// ---- What cannot travel says so.
+
+TEST(SharedObjects, InsideAQueueItemIsAClearError) {
+  Queue<Lock> q;
+  Lock lock;
+  EXPECT_THROW(q.put(lock), ValueError);
+  Queue<std::vector<Queue<int>>> qq;
+  EXPECT_THROW(qq.put({Queue<int>()}), ValueError);
+}
+
+TEST(SharedObjects, OverASimplexPipeIsAClearError) {
+  auto [reader, writer] = Pipe(false);
+  EXPECT_THROW(writer.send(Event()), ValueError);
+}
+
+TEST(SharedObjects, ADescriptorThatDidNotComeIsADecodeError) {
+  // A message naming a descriptor it does not carry (a hostile or broken
+  // peer): an error, not a crash or someone else's descriptor.
+  auto [a, b] = Pipe();
+  a.send(uint32_t{0});  // the encoding of a Lock is its descriptor's index
+  EXPECT_THROW(b.recv<Lock>(), Error);
+}
+
+TEST(SharedObjects, AForeignDescriptorIsRefused) {
+  // A peer that sends a descriptor that is not a sealed region of ours.
+  auto [a, b] = Pipe();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  a.send_message(encode(uint32_t{0}), std::vector<int>{fds[0]});
+  ::close(fds[0]);
+  ::close(fds[1]);
+  EXPECT_THROW(b.recv<Event>(), Error);
+}
+
+TEST(SharedObjects, UnusedDescriptorsAreClosed) {
+  const auto fds = testing::OpenFds();
+  {
+    auto [a, b] = Pipe();
+    a.send(Queue<int>());
+    a.send(Lock());
+    EXPECT_FALSE(b.recv_bytes().empty());  // read as bytes: its descriptor is dropped
+    b.recv<Lock>();
+  }
+  EXPECT_EQ(testing::OpenFds(), fds);
+}
+
+}  // namespace
+}  // namespace mp
+
+int main(int argc, char** argv) {
+  mp::init(argc, argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
