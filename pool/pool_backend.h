@@ -26,8 +26,13 @@ struct PoolOptions {
   std::optional<int> processes;       // default cpu_count(); must be >= 1
   std::function<void()> initializer;  // runs once in each worker (bind its arguments)
   int maxtasksperchild = 0;           // 0: workers live as long as the pool
-  // "fork" or "forkserver"; "mpi" with //pool:mpi (pool/mpi_pool.h); empty:
-  // the default, which mp::mpi::init makes "mpi" under mpirun.
+  // "fork", "spawn" or "forkserver" (the workers' start method: a fork
+  // pool's workers are forked by a single-threaded launcher made with the
+  // pool, a forkserver pool's by the forkserver, a spawn pool's are fresh
+  // execs; then tasks, the initializer included, must be plain functions,
+  // and the program must call mp::init); "mpi" with //pool:mpi
+  // (pool/mpi_pool.h); empty: the default, which mp::mpi::init makes "mpi"
+  // under mpirun.
   std::string start_method;
   // How long terminate() (and the destructor) lets workers handle SIGTERM
   // before it SIGKILLs them: a task that blocks or ignores SIGTERM cannot

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <unordered_map>
 
 #include "base/errors.h"
 
@@ -43,8 +44,11 @@ void BecomeBatchWorker() {
   sched_setscheduler(0, SCHED_BATCH, &param);
 }
 
+// Python's names for pool workers of each method.
 std::string WorkerPrefix(const std::string& method) {
-  return method == "forkserver" ? "ForkServerPoolWorker" : "ForkPoolWorker";
+  if (method == "forkserver") return "ForkServerPoolWorker";
+  if (method == "spawn") return "SpawnPoolWorker";
+  return "ForkPoolWorker";
 }
 
 // The pool whose thread (outcome or monitor) this is, if any.
@@ -68,6 +72,17 @@ std::string ExceptionText() {
 
 }  // namespace
 
+std::string PoolCore::PortableCode(TaskEntry entry, void* function) {
+  const auto key = std::pair{reinterpret_cast<void*>(entry), function};
+  MutexLock lock(code_mu_);
+  auto it = code_names_.find(key);
+  if (it == code_names_.end()) {
+    const CodeRef function_ref = function != nullptr ? NameCode(function) : CodeRef{};
+    it = code_names_.emplace(key, encode(std::pair{NameCode(key.first), function_ref})).first;
+  }
+  return it->second;
+}
+
 class PoolCore::SubmitterScope {
  public:
   explicit SubmitterScope(PoolCore* pool) : pool_(pool) { pool_->submitters_.fetch_add(1); }
@@ -89,15 +104,20 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
   if (processes_ <= 0) throw ValueError("Pool: number of processes must be at least 1");
   if (maxtasksperchild_ < 0) throw ValueError("Pool: maxtasksperchild must be >= 0");
   if (terminate_grace_.count() < 0) throw ValueError("Pool: terminate_grace must be >= 0");
-  const std::string& method = options.start_method;
-  if (method == "spawn") {
-    throw ProcessError(
-        "Pool: the 'spawn' start method is not supported for pools yet; 'fork' and "
-        "'forkserver' pools start their workers from a single-threaded launcher");
+  method_ = options.start_method.empty() ? get_start_method() : options.start_method;
+  get_context(method_);  // mp::ValueError for an unknown method
+  if (method_ != "fork" && initializer_) {
+    // A spawn or forkserver worker is another program image: it can call
+    // the initializer only by name, so it must be a plain function.
+    auto* fn = initializer_.target<void (*)()>();
+    if (fn == nullptr || *fn == nullptr) {
+      throw ValueError("Pool: with the '" + method_ +
+                       "' start method the initializer must be a plain function (void(*)(); "
+                       "a captureless lambda with a leading +), not a closure");
+    }
+    initializer_code_ = NameCode(reinterpret_cast<void*>(*fn));
   }
-  worker_prefix_ = !worker_name_prefix.empty()
-                       ? worker_name_prefix
-                       : WorkerPrefix(method.empty() ? get_start_method() : method);
+  worker_prefix_ = !worker_name_prefix.empty() ? worker_name_prefix : WorkerPrefix(method_);
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw_errno("eventfd");
   {
@@ -121,51 +141,89 @@ PoolCore::~PoolCore() {
 
 bool PoolCore::OnPoolThread() const { return t_pool_thread_of == this; }
 
-int PoolCore::WorkerMain(int slot) {
+// What a worker loop needs: the pool's shared rings and arrays (a fork
+// worker's are the pool's own members, inherited; a spawn or forkserver
+// worker's arrive as descriptors, see WorkerSetup).
+struct WorkerContext {
+  ByteQueue* tasks;
+  ByteQueue* outcomes;
+  uint64_t* claim;
+  char* init_error;  // kInitErrorBytes
+  size_t init_error_bytes;
+  void (*initializer_fn)() = nullptr;
+  const std::function<void()>* initializer = nullptr;
+  int maxtasksperchild = 0;
+  bool portable_code = false;  // tasks name their code (CodeRef), not by address
+};
+
+namespace {
+
+// Resolves a task's code: by address in a fork worker (the pool's own
+// program image), by name elsewhere, cached (one dl_iterate_phdr per
+// function for the worker's life).
+std::pair<TaskEntry, void*> ResolveTaskCode(const TaskMessage& task, bool portable) {
+  if (!portable) {
+    return {reinterpret_cast<TaskEntry>(task.entry), reinterpret_cast<void*>(task.function)};
+  }
+  thread_local std::unordered_map<std::string, std::pair<TaskEntry, void*>> cache;
+  auto it = cache.find(task.code);
+  if (it == cache.end()) {
+    auto [entry, function] = decode<std::pair<CodeRef, CodeRef>>(task.code);
+    const bool has_function = !function.object.empty() || function.offset != 0;
+    it = cache.emplace(task.code, std::pair{reinterpret_cast<TaskEntry>(FindCode(entry)),
+                                           has_function ? FindCode(function) : nullptr})
+             .first;
+  }
+  return it->second;
+}
+
+int RunWorker(const WorkerContext& w) {
   // Ctrl-C goes to the whole foreground group: the pool's process decides,
   // and if it dies its workers go with it (PR_SET_PDEATHSIG).
   signal(SIGINT, SIG_IGN);
   BecomeBatchWorker();
-  if (initializer_) {
+  if (w.initializer_fn != nullptr || (w.initializer != nullptr && *w.initializer)) {
     try {
-      initializer_();
+      if (w.initializer_fn != nullptr) {
+        w.initializer_fn();
+      } else {
+        (*w.initializer)();
+      }
     } catch (...) {
       // Reported to the monitor through shared memory (the exit code says
       // to look), so that a failing initializer breaks the pool instead of
-      // making it fork new workers at full speed for ever.
+      // making it start new workers at full speed for ever.
       const std::string why = ExceptionText();
-      char* out = &init_errors_[static_cast<size_t>(slot) * kInitErrorBytes];
-      const size_t n = std::min(why.size(), kInitErrorBytes - 1);
-      std::memcpy(out, why.data(), n);
-      out[n] = '\0';
-      return kInitFailedExit;
+      const size_t n = std::min(why.size(), w.init_error_bytes - 1);
+      std::memcpy(w.init_error, why.data(), n);
+      w.init_error[n] = '\0';
+      return PoolCore::kInitFailedExit;
     }
   }
-  uint64_t* claim = &claims_[static_cast<size_t>(slot)];
   // A worker that died while taking a task left it taken: it is reported
   // lost, never run (at most once).
-  auto orphaned = [this](uint64_t id) {
+  auto orphaned = [&w](uint64_t id) {
     Outcome lost;
     lost.id = id;
     lost.kind = OutcomeKind::kLost;
     lost.message = "a worker died while taking the task from the queue";
-    outcomes_.Put(Encode(lost), std::nullopt);
+    w.outcomes->Put(Encode(lost), std::nullopt);
   };
-  const ByteQueue::Claim claiming{claim, orphaned};
+  const ByteQueue::Claim claiming{w.claim, orphaned};
   int done = 0;
   std::string item;
   for (;;) {
-    tasks_.Get(&item, std::nullopt, &claiming);
+    w.tasks->Get(&item, std::nullopt, &claiming);
     TaskMessage task = decode<TaskMessage>(item);
     if (task.id == 0) {
-      ClearClaim(claim);
+      ClearClaim(w.claim);
       return 0;
     }
     Outcome outcome;
     outcome.id = task.id;
     try {
-      auto entry = reinterpret_cast<TaskEntry>(task.entry);
-      outcome.payload = entry(reinterpret_cast<void*>(task.function), task.args);
+      auto [entry, function] = ResolveTaskCode(task, w.portable_code);
+      outcome.payload = entry(function, task.args);
     } catch (const RemoteError& e) {
       outcome.kind = OutcomeKind::kError;
       outcome.type_name = e.type_name();
@@ -179,10 +237,35 @@ int PoolCore::WorkerMain(int slot) {
       outcome.type_name = CurrentExceptionTypeName();
       outcome.message = "unknown exception";
     }
-    outcomes_.Put(Encode(outcome), std::nullopt);
-    ClearClaim(claim);
-    if (maxtasksperchild_ > 0 && ++done >= maxtasksperchild_) return 3;  // Retire.
+    w.outcomes->Put(Encode(outcome), std::nullopt);
+    ClearClaim(w.claim);
+    if (w.maxtasksperchild > 0 && ++done >= w.maxtasksperchild) return 3;  // Retire.
   }
+}
+
+}  // namespace
+
+int PoolCore::WorkerMain(int slot) {
+  WorkerContext w{&tasks_, &outcomes_, &claims_[static_cast<size_t>(slot)],
+                  &init_errors_[static_cast<size_t>(slot) * kInitErrorBytes], kInitErrorBytes};
+  w.initializer = &initializer_;
+  w.maxtasksperchild = maxtasksperchild_;
+  return RunWorker(w);
+}
+
+int SpawnedPoolWorker(PoolWorkerSetup setup) {
+  if (setup.claims.size() <= setup.slot ||
+      setup.init_errors.size() < (setup.slot + 1) * PoolCore::kInitErrorBytes) {
+    return 2;  // Not a setup this pool made.
+  }
+  WorkerContext w{setup.tasks.get(), setup.outcomes.get(), &setup.claims[setup.slot],
+                  &setup.init_errors[setup.slot * PoolCore::kInitErrorBytes], PoolCore::kInitErrorBytes};
+  if (setup.initializer) {
+    w.initializer_fn = reinterpret_cast<void (*)()>(FindCode(*setup.initializer));
+  }
+  w.maxtasksperchild = setup.maxtasksperchild;
+  w.portable_code = true;
+  return RunWorker(w);
 }
 
 void PoolCore::StartLauncher() {
@@ -191,6 +274,20 @@ void PoolCore::StartLauncher() {
 
 bool PoolCore::StartWorkerLocked(size_t slot) {
   try {
+    if (method_ != "fork") {
+      // A fresh program (spawn) or a fork of the forkserver: the pool's
+      // shared memory travels as descriptors.
+      PoolWorkerSetup setup{SharedRing(&tasks_), SharedRing(&outcomes_), claims_, init_errors_, slot,
+                            maxtasksperchild_, initializer_code_};
+      auto worker = std::make_unique<Process>(
+          ProcessOptions{.name_prefix = worker_prefix_, .daemon = true, .start_method = method_},
+          &SpawnedPoolWorker, std::move(setup));
+      worker->start();
+      workers_[slot] = std::move(worker);
+      retry_[slot].reset();
+      start_failures_ = 0;
+      return true;
+    }
     if (!launcher_) StartLauncher();
     workers_[slot] = std::make_unique<Process>(
         launcher_->start({.name_prefix = worker_prefix_, .daemon = true}, static_cast<int>(slot)));
@@ -240,7 +337,8 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
       failed.kind = OutcomeKind::kBroken;
     } else {
       TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
-                       reinterpret_cast<uint64_t>(function), std::move(args)};
+                       reinterpret_cast<uint64_t>(function), std::move(args), {}};
+      if (method_ != "fork") task.code = PortableCode(entry, function);
       pending_.Add(task.id, std::move(done));
       if (Enqueue(Encode(task), /*behind_overflow=*/false)) return;
       // Terminated or broken while waiting for room: the task fails now

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,14 +43,62 @@
 #include "pool/pending_table.h"
 #include "pool/pool_backend.h"
 #include "pool/task.h"
+#include "base/descriptors.h"
+#include "process/function_id.h"
 #include "process/launcher.h"
 #include "process/process.h"
 #include "sync/shared_value.h"
 
 namespace mp::internal {
 
+// The pool's shared ring, encoded as its descriptor for a spawn or
+// forkserver worker.
+class SharedRing {
+ public:
+  SharedRing() = default;
+  explicit SharedRing(ByteQueue* ring) : ring_(ring) {}
+  ByteQueue* get() const { return owned_ ? owned_.get() : ring_; }
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(SaveDescriptor(ring_->fd(), "a pool's ring"));
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    uint32_t index = 0;
+    ar(index);
+    owned_ = ByteQueue::Attach(LoadDescriptor(index, "pool ring"));
+  }
+
+ private:
+  ByteQueue* ring_ = nullptr;
+  std::shared_ptr<ByteQueue> owned_;
+};
+
+// What a spawn or forkserver worker is started with.
+struct PoolWorkerSetup {
+  SharedRing tasks;
+  SharedRing outcomes;
+  RawArray<uint64_t> claims;
+  RawArray<char> init_errors;
+  size_t slot = 0;
+  int maxtasksperchild = 0;
+  std::optional<CodeRef> initializer;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(tasks, outcomes, claims, init_errors, slot, maxtasksperchild, initializer);
+  }
+};
+
+// SpawnedPoolWorker: a spawn or forkserver worker's target.
+int SpawnedPoolWorker(PoolWorkerSetup setup);
+
 class PoolCore : public PoolBackend {
  public:
+  // A worker whose initializer threw exits with this code (after writing
+  // the error into its slot of init_errors_).
+  static constexpr int kInitFailedExit = 86;
+  static constexpr size_t kInitErrorBytes = 512;
+
   // Workers are named `worker_name_prefix`-N; an empty prefix names them
   // after the start method, as Python does ("ForkPoolWorker").
   explicit PoolCore(PoolOptions options, const std::string& worker_name_prefix = "");
@@ -63,18 +112,16 @@ class PoolCore : public PoolBackend {
 
  private:
   enum class State { kRun, kClose, kTerminate };
-  // A worker whose initializer threw exits with this code (after writing
-  // the error into its slot of init_errors_).
-  static constexpr int kInitFailedExit = 86;
   static constexpr int kInitFailuresToBreak = 3;
   static constexpr int kStartFailuresToBreak = 8;
-  static constexpr size_t kInitErrorBytes = 512;
   static constexpr auto kPutRecheck = std::chrono::milliseconds(100);
 
   // Holds a place at the gate while a Submit runs (see submitters_).
   class SubmitterScope;
 
   int WorkerMain(int slot);
+  // PortableCode: a task's code by name (TaskMessage::code), cached.
+  std::string PortableCode(TaskEntry entry, void* function);
   void StartLauncher() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // StartWorker (under mu_) starts the worker of `slot`, or schedules a
   // retry; false when it could not.
@@ -103,7 +150,12 @@ class PoolCore : public PoolBackend {
   const int maxtasksperchild_;
   const std::chrono::milliseconds terminate_grace_;
   std::function<void()> initializer_;
+  std::string method_;  // "fork", "spawn" or "forkserver"
+  std::optional<CodeRef> initializer_code_;  // spawn and forkserver: the initializer by name
   std::string worker_prefix_;
+
+  Mutex code_mu_;
+  std::map<std::pair<void*, void*>, std::string> code_names_ ABSL_GUARDED_BY(code_mu_);
 
   // Shared with the workers (created before the launcher forks).
   ByteQueue tasks_;

@@ -28,12 +28,15 @@ using TaskEntry = std::string (*)(void* function, std::string_view args);
 // worker held. Id 0 asks the worker to exit.
 struct TaskMessage {
   uint64_t id = 0;
-  uint64_t entry = 0;
+  uint64_t entry = 0;     // addresses, for a fork pool's workers
   uint64_t function = 0;
   std::string args;
+  // For spawn and forkserver workers (another program image): the entry's
+  // and function's names, an encoded pair of CodeRef (function_id.h).
+  std::string code;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(id, entry, function, args);
+    ar(id, entry, function, args, code);
   }
 };
 

@@ -4,16 +4,19 @@
 // parent checks the effect, so a copy instead of the shared object fails.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <set>
 #include <string>
 
 #include "ipc/connection.h"
 #include "ipc/queue.h"
 #include "ipc/shared_memory.h"
 #include "manager/manager.h"
+#include "pool/pool.h"
 #include "process/context.h"
 #include "process/process.h"
 #include "sync/shared_value.h"
@@ -314,6 +317,77 @@ TEST_P(EveryMethod, NothingLeaks) {
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, EveryMethod, ::testing::Values("fork", "spawn", "forkserver"),
                          [](const auto& info) { return info.param; });
+
+// ---- Pools of every method.
+
+int Square(int x) { return x * x; }
+int WorkerPid(int) { return static_cast<int>(getpid()); }
+int DiesIfAsked(int x) {
+  if (x < 0) ::kill(getpid(), SIGKILL);
+  return x;
+}
+std::string WorkerName() { return current_process().name(); }
+int g_initialized = 0;
+void Initialize() { g_initialized = 17; }
+int Initialized(int) { return g_initialized; }
+
+class PoolOfEveryMethod : public ::testing::TestWithParam<std::string> {
+ protected:
+  PoolOptions Options(int processes) { return {.processes = processes, .start_method = GetParam()}; }
+};
+
+TEST_P(PoolOfEveryMethod, MapAndApply) {
+  Pool pool(Options(2));
+  std::vector<int> xs(100);
+  for (int i = 0; i < 100; ++i) xs[i] = i;
+  const auto squares = pool.map(&Square, xs, 7);
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(squares[i], i * i);
+  EXPECT_EQ(pool.apply(&Square, 9), 81);
+  EXPECT_NE(pool.apply(&::getpid), getpid());  // a noexcept libc function as a task
+  const std::string name = pool.apply(&WorkerName);
+  const std::string prefix = GetParam() == "fork"         ? "ForkPoolWorker-"
+                             : GetParam() == "spawn"      ? "SpawnPoolWorker-"
+                                                          : "ForkServerPoolWorker-";
+  EXPECT_EQ(name.rfind(prefix, 0), 0u) << name;
+  pool.close();
+  pool.join();
+}
+
+TEST_P(PoolOfEveryMethod, InitializerRunsInEveryWorker) {
+  PoolOptions options = Options(2);
+  options.initializer = &Initialize;
+  Pool pool(options);
+  EXPECT_EQ(pool.map(&Initialized, std::vector<int>{1, 2, 3, 4}, 1), (std::vector<int>{17, 17, 17, 17}));
+}
+
+TEST_P(PoolOfEveryMethod, MaxTasksPerChildReplacesWorkers) {
+  PoolOptions options = Options(1);
+  options.maxtasksperchild = 2;
+  Pool pool(options);
+  std::set<int> pids;
+  for (int i = 0; i < 6; ++i) pids.insert(pool.apply(&WorkerPid, i));
+  EXPECT_EQ(pids.size(), 3u);
+}
+
+TEST_P(PoolOfEveryMethod, ALostWorkerFailsItsTaskAndIsReplaced) {
+  Pool pool(Options(2));
+  auto lost = pool.apply_async(&DiesIfAsked, -1);
+  EXPECT_THROW(lost.get(20s), WorkerLostError);
+  EXPECT_EQ(pool.apply(&DiesIfAsked, 5), 5);
+  std::vector<int> xs{1, 2, 3, 4};
+  EXPECT_EQ(pool.map(&DiesIfAsked, xs), xs);
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, PoolOfEveryMethod,
+                         ::testing::Values("fork", "spawn", "forkserver"),
+                         [](const auto& info) { return info.param; });
+
+TEST(PoolOfEveryMethod, AClosureInitializerIsRefusedUnderSpawn) {
+  int captured = 1;
+  PoolOptions options{.processes = 1, .start_method = "spawn"};
+  options.initializer = [captured] { g_initialized = captured; };
+  EXPECT_THROW(Pool pool(options), ValueError);
+}
 
 // ---- What cannot travel says so.
 
