@@ -222,6 +222,7 @@ class IMapIterator {
 
 class Pool {
  public:
+  using Options = PoolOptions;
   // Pool() has cpu_count() workers; Pool(n) n (mp::ValueError if n < 1).
   Pool();
   explicit Pool(int processes);

@@ -65,9 +65,10 @@ void set_start_method(const std::string& method, bool force) {
   g_method = method;
 }
 
-std::string get_start_method() {
+std::string get_start_method(bool allow_none) {
   internal::MutexLock lock(g_method_mu);
-  return g_method.empty() ? "fork" : g_method;
+  if (g_method.empty()) return allow_none ? "" : "fork";
+  return g_method;
 }
 
 std::vector<std::string> get_all_start_methods() {

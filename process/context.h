@@ -26,11 +26,22 @@
 // Thread safety: all functions are thread-safe.
 // Fork safety: a forked child keeps its parent's default method.
 // Sharing: a Context is a plain value (the method's name).
+//
+// Which method to choose: see the README's table ("Start methods").
 #ifndef PROCESS_CONTEXT_H_
 #define PROCESS_CONTEXT_H_
 
+#include <initializer_list>
+#include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
+
+#include "ipc/pipe.h"
+#include "ipc/queue.h"
+#include "sync/shared_value.h"
+#include "sync/synchronize.h"
 
 namespace mp {
 
@@ -55,12 +66,91 @@ inline constexpr ForkserverMethod forkserver{};
 // and never returns; in the program itself it records argv and returns.
 void init(int argc, char** argv);
 
-// Context: a start method by name. get_context("spawn").name() == "spawn".
+class Process;
+class Pool;
+class Manager;
+
+// Context: a start method, and the library's objects made for it. Python:
+// multiprocessing.get_context(method).
+//
+//   auto ctx = mp::get_context("spawn");
+//   auto q = ctx.Queue<int>();  auto lock = ctx.Lock();
+//   auto p = ctx.Process(worker, q, lock);    // a spawn child
+//   auto pool = ctx.Pool(4);                  // spawn workers
+//   auto m = ctx.Manager();
+//
+// Queues, locks and values are the same objects whatever the method (they
+// reach children of every method); what the context decides is how the
+// processes it makes start. ctx.Pool and ctx.Manager need pool/pool.h and
+// manager/manager.h (the include order does not matter). The manager's
+// server is a fork of this process under every method (its code is the
+// library's own, and it starts no thread before it forks).
 class Context {
  public:
   explicit Context(std::string method) : method_(std::move(method)) {}
   const std::string& name() const { return method_; }
   const std::string& get_start_method() const { return method_; }
+
+  // Process(target, args...) or Process(ProcessOptions, target, args...):
+  // an mp::Process of this method (not yet started).
+  template <class First, class... Rest, class P = ::mp::Process>
+  P Process(First&& first, Rest&&... rest) const {
+    if constexpr (std::is_same_v<std::decay_t<First>, typename P::Options>) {
+      typename P::Options options = std::forward<First>(first);
+      options.start_method = method_;
+      return P(std::move(options), std::forward<Rest>(rest)...);
+    } else {
+      return P(typename P::Options{.start_method = method_}, std::forward<First>(first),
+               std::forward<Rest>(rest)...);
+    }
+  }
+  // Pool(processes) or Pool(PoolOptions): workers of this method.
+  template <class P = ::mp::Pool>
+  P Pool(std::optional<int> processes = std::nullopt) const {
+    typename P::Options options;
+    options.processes = processes;
+    options.start_method = method_;
+    return P(std::move(options));
+  }
+  template <class Options, class P = ::mp::Pool>
+    requires std::is_same_v<Options, typename P::Options>
+  P Pool(Options options) const {
+    options.start_method = method_;
+    return P(std::move(options));
+  }
+  template <class M = ::mp::Manager>
+  M Manager() const {
+    return M();
+  }
+
+  template <class T>
+  ::mp::Queue<T> Queue(long maxsize = 0) const { return ::mp::Queue<T>(maxsize); }
+  template <class T>
+  ::mp::SimpleQueue<T> SimpleQueue() const { return {}; }
+  template <class T>
+  ::mp::JoinableQueue<T> JoinableQueue(long maxsize = 0) const {
+    return ::mp::JoinableQueue<T>(maxsize);
+  }
+  std::pair<Connection, Connection> Pipe(bool duplex = true) const { return ::mp::Pipe(duplex); }
+  ::mp::Lock Lock() const { return {}; }
+  ::mp::RLock RLock() const { return {}; }
+  ::mp::Semaphore Semaphore(int value = 1) const { return ::mp::Semaphore(value); }
+  ::mp::BoundedSemaphore BoundedSemaphore(int value = 1) const { return ::mp::BoundedSemaphore(value); }
+  ::mp::Event Event() const { return {}; }
+  ::mp::Condition Condition() const { return {}; }
+  ::mp::Condition Condition(::mp::Lock lock) const { return ::mp::Condition(std::move(lock)); }
+  ::mp::Condition Condition(::mp::RLock lock) const { return ::mp::Condition(std::move(lock)); }
+  ::mp::Barrier Barrier(int parties) const { return ::mp::Barrier(parties); }
+  template <class T>
+  ::mp::Value<T> Value(T init = T{}) const { return ::mp::Value<T>(init); }
+  template <class T>
+  ::mp::RawValue<T> RawValue(T init = T{}) const { return ::mp::RawValue<T>(init); }
+  template <class T>
+  ::mp::Array<T> Array(size_t n) const { return ::mp::Array<T>(n); }
+  template <class T>
+  ::mp::Array<T> Array(std::initializer_list<T> values) const { return ::mp::Array<T>(values); }
+  template <class T>
+  ::mp::RawArray<T> RawArray(size_t n) const { return ::mp::RawArray<T>(n); }
 
  private:
   std::string method_;
@@ -75,8 +165,9 @@ Context get_context(const std::string& method = "");
 // already set, unless force). mp::ValueError for an unknown name.
 void set_start_method(const std::string& method, bool force = false);
 
-// get_start_method returns the default method ("fork" unless set).
-std::string get_start_method();
+// get_start_method returns the default method ("fork" unless set). With
+// allow_none, "" while none was set (Python returns None).
+std::string get_start_method(bool allow_none = false);
 
 // set_fork_warning(false) silences the warning that the first fork of a
 // multi-threaded process prints to stderr (as Python 3.12 does): forking a

@@ -256,6 +256,7 @@ int InvokeTarget(F& f, std::tuple<A...>& args) {
 
 class Process {
  public:
+  using Options = ProcessOptions;
   // Process(target, args...): run target(args...) in the child. In fork mode
   // any callable and copyable arguments; see the file comment for spawn.
   template <class F, class... Args>

@@ -389,6 +389,62 @@ TEST(PoolOfEveryMethod, AClosureInitializerIsRefusedUnderSpawn) {
   EXPECT_THROW(Pool pool(options), ValueError);
 }
 
+// ---- Contexts.
+
+TEST(Context, MakesEverythingForItsMethod) {
+  for (const std::string method : {"fork", "spawn", "forkserver"}) {
+    auto ctx = get_context(method);
+    auto q = ctx.Queue<std::string>();
+    auto p = ctx.Process(&PutGreeting, q);
+    p.start();
+    EXPECT_EQ(q.get(20s).rfind("from Process-", 0), 0u);
+    ASSERT_TRUE(p.join(20s));
+    auto named = ctx.Process(ProcessOptions{.name = "named"}, &Sets, ctx.Event());
+    named.start();
+    ASSERT_TRUE(named.join(20s));
+    EXPECT_EQ(named.exitcode(), 0);
+
+    auto pool = ctx.Pool(1);
+    const std::string worker = pool.apply(&WorkerName);
+    EXPECT_EQ(worker.find(method == "fork" ? "ForkPool" : method == "spawn" ? "SpawnPool" : "ForkServerPool"),
+              0u) << worker;
+    auto lock = ctx.Lock();
+    auto v = ctx.Value<int>(0);
+    auto a = ctx.Array<double>({1.0});
+    auto sq = ctx.SimpleQueue<int>();
+    auto jq = ctx.JoinableQueue<int>();
+    auto [c1, c2] = ctx.Pipe();
+    auto b = ctx.Barrier(1);
+    EXPECT_EQ(b.wait(1s), 0);
+    auto m = ctx.Manager();
+    auto d = m.dict<std::string, int>();
+    d.set("x", 1);
+    EXPECT_EQ(d.get("x"), 1);
+  }
+}
+
+TEST(Context, SetStartMethodOnceThenForce) {
+  EXPECT_EQ(get_start_method(/*allow_none=*/true), "");
+  EXPECT_EQ(get_start_method(), "fork");
+  set_start_method("forkserver");
+  EXPECT_EQ(get_start_method(), "forkserver");
+  EXPECT_EQ(get_context().name(), "forkserver");
+  EXPECT_THROW(set_start_method("spawn"), ProcessError);
+  EXPECT_THROW(set_start_method("nope", true), ValueError);
+  // The default reaches every object that makes processes.
+  Queue<std::string> q;
+  Process p(&PutGreeting, q);
+  p.start();
+  EXPECT_EQ(q.get(20s).rfind("from Process-", 0), 0u);
+  ASSERT_TRUE(p.join(20s));
+  {
+    Pool pool(1);
+    EXPECT_EQ(pool.apply(&WorkerName).rfind("ForkServerPoolWorker-", 0), 0u);
+  }
+  set_start_method("fork", /*force=*/true);
+  EXPECT_EQ(get_start_method(), "fork");
+}
+
 // ---- What cannot travel says so.
 
 TEST(SharedObjects, InsideAQueueItemIsAClearError) {
