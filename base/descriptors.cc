@@ -54,6 +54,11 @@ uint32_t SaveDescriptor(int fd, const char* what) {
                      "argument or over a Connection (a Unix socket), not inside a Queue item or a "
                      "manager value");
   }
+  if (fd < 0) {
+    throw ValueError(std::string(what) +
+                     " has no descriptor to pass: it was made under a file-size limit "
+                     "(RLIMIT_FSIZE) smaller than its memory, so it is shared with forked children only");
+  }
   return t_sink->Add(fd);
 }
 

@@ -247,9 +247,9 @@ class Pool {
     static_assert(is_serializable_v<internal::Stored<R>>, "a Pool task's result must be serializable");
     auto state = MakeState<R>(std::move(cbs));
     Fn fn = +func;
-    core_->Submit(&internal::CallOne<Fn>, reinterpret_cast<void*>(fn),
-                  encode(ArgTuple(std::forward<Args>(args)...)),
-                  [state](internal::Outcome&& outcome) { Complete<R>(*state, outcome); });
+    SubmitTask(&internal::CallOne<Fn>, reinterpret_cast<void*>(fn),
+               [&] { return encode(ArgTuple(std::forward<Args>(args)...)); },
+               [state](internal::Outcome&& outcome) { Complete<R>(*state, outcome); });
     return AsyncResult<R>(state);
   }
 
@@ -383,17 +383,35 @@ class Pool {
     return std::max<size_t>(chunk, 1);
   }
 
+  // SubmitTask encodes a task's arguments with `encode` and submits it: the
+  // shared objects among them (queues, locks, ...) travel as descriptors.
+  template <class Encode>
+  void SubmitTask(internal::TaskEntry entry, void* function, Encode&& encode,
+                  internal::PoolBackend::Done done) {
+    internal::DescriptorSink sink;
+    std::string bytes;
+    {
+      internal::ScopedDescriptorSink collecting(&sink);
+      bytes = encode();
+    }
+    if (sink.empty()) {
+      core_->Submit(entry, function, std::move(bytes), std::move(done));
+    } else {
+      core_->SubmitShared(entry, function, std::move(bytes), sink.Release(), std::move(done));
+    }
+  }
+
   // Submits items in chunks; on_chunk(first_index, count, outcome) per chunk.
   template <bool kStar, class Fn, class Item>
   void SubmitChunks(Fn fn, const std::vector<Item>& items, size_t chunksize,
                     std::function<void(size_t, size_t, internal::Outcome&&)> on_chunk) {
     for (size_t first = 0; first < items.size(); first += chunksize) {
       const size_t count = std::min(chunksize, items.size() - first);
-      core_->Submit(&internal::CallChunk<Fn, kStar>, reinterpret_cast<void*>(fn),
-                    encode_span(std::span<const Item>(items.data() + first, count)),
-                    [on_chunk, first, count](internal::Outcome&& outcome) {
-                      on_chunk(first, count, std::move(outcome));
-                    });
+      SubmitTask(&internal::CallChunk<Fn, kStar>, reinterpret_cast<void*>(fn),
+                 [&] { return encode_span(std::span<const Item>(items.data() + first, count)); },
+                 [on_chunk, first, count](internal::Outcome&& outcome) {
+                   on_chunk(first, count, std::move(outcome));
+                 });
     }
   }
 

@@ -14,8 +14,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "base/descriptors.h"
+#include "base/errors.h"
 #include "pool/task.h"
 
 namespace mp {
@@ -54,6 +57,16 @@ class PoolBackend {
   // Submit queues a task; `done` runs (on a pool thread) when it ends.
   // Throws mp::ValueError unless the pool is running.
   virtual void Submit(TaskEntry entry, void* function, std::string args, Done done) = 0;
+  // SubmitShared: a task whose arguments hold shared objects (queues,
+  // locks, connections, ...), whose descriptors are `fds` (the indices in
+  // args). Backends whose workers cannot receive descriptors refuse.
+  virtual void SubmitShared(TaskEntry entry, void* function, std::string args,
+                            std::vector<ScopedFd> fds, Done done) {
+    if (!fds.empty()) {
+      throw ValueError("this pool's workers cannot receive queues, locks or other shared objects");
+    }
+    Submit(entry, function, std::move(args), std::move(done));
+  }
   virtual void Close() = 0;
   virtual void Terminate() = 0;
   // Join waits for every worker to end. mp::ProcessError unless closed or

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -118,6 +119,11 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
     initializer_code_ = NameCode(reinterpret_cast<void*>(*fn));
   }
   worker_prefix_ = !worker_name_prefix.empty() ? worker_name_prefix : WorkerPrefix(method_);
+  {
+    auto [pool_end, workers_end] = Pipe();
+    courier_.emplace(std::move(pool_end));
+    courier_workers_.emplace(std::move(workers_end));
+  }
   wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (wake_fd_ < 0) throw_errno("eventfd");
   {
@@ -154,6 +160,7 @@ struct WorkerContext {
   const std::function<void()>* initializer = nullptr;
   int maxtasksperchild = 0;
   bool portable_code = false;  // tasks name their code (CodeRef), not by address
+  Connection* courier = nullptr;  // the pool's courier (workers' end)
 };
 
 namespace {
@@ -175,6 +182,25 @@ std::pair<TaskEntry, void*> ResolveTaskCode(const TaskMessage& task, bool portab
              .first;
   }
   return it->second;
+}
+
+// FetchDescriptors asks the pool for the descriptors of task `id`'s shared
+// objects: its id and a reply socket go to the courier (one record, whatever
+// other workers send meanwhile), the answer comes back on the reply socket.
+DescriptorSource FetchDescriptors(Connection& courier, uint64_t id, uint32_t expected) {
+  auto [mine, theirs] = Pipe();
+  courier.send_message(encode(id), std::vector<int>{theirs.fileno()});
+  theirs.close();
+  if (!mine.poll(std::chrono::seconds(30))) {
+    throw Error("Pool: the pool did not hand over the task's shared objects");
+  }
+  const std::string answer = mine.recv_bytes();
+  DescriptorSource source = mine.take_arrived_descriptors();
+  if (!answer.empty()) throw Error("Pool: " + answer);
+  if (source.size() != expected) {
+    throw Error("Pool: the task's shared objects did not all arrive");
+  }
+  return source;
 }
 
 int RunWorker(const WorkerContext& w) {
@@ -223,6 +249,12 @@ int RunWorker(const WorkerContext& w) {
     outcome.id = task.id;
     try {
       auto [entry, function] = ResolveTaskCode(task, w.portable_code);
+      DescriptorSource shared;
+      if (task.descriptors > 0) {
+        if (w.courier == nullptr) throw Error("Pool: this worker has no courier");
+        shared = FetchDescriptors(*w.courier, task.id, task.descriptors);
+      }
+      ScopedDescriptorSource arguments(&shared);
       outcome.payload = entry(function, task.args);
     } catch (const RemoteError& e) {
       outcome.kind = OutcomeKind::kError;
@@ -250,6 +282,8 @@ int PoolCore::WorkerMain(int slot) {
                   &init_errors_[static_cast<size_t>(slot) * kInitErrorBytes], kInitErrorBytes};
   w.initializer = &initializer_;
   w.maxtasksperchild = maxtasksperchild_;
+  courier_.reset();  // the pool's end: not the worker's business
+  w.courier = &*courier_workers_;
   return RunWorker(w);
 }
 
@@ -265,6 +299,7 @@ int SpawnedPoolWorker(PoolWorkerSetup setup) {
   }
   w.maxtasksperchild = setup.maxtasksperchild;
   w.portable_code = true;
+  w.courier = &setup.courier;
   return RunWorker(w);
 }
 
@@ -278,7 +313,7 @@ bool PoolCore::StartWorkerLocked(size_t slot) {
       // A fresh program (spawn) or a fork of the forkserver: the pool's
       // shared memory travels as descriptors.
       PoolWorkerSetup setup{SharedRing(&tasks_), SharedRing(&outcomes_), claims_, init_errors_, slot,
-                            maxtasksperchild_, initializer_code_};
+                            maxtasksperchild_, initializer_code_, *courier_workers_};
       auto worker = std::make_unique<Process>(
           ProcessOptions{.name_prefix = worker_prefix_, .daemon = true, .start_method = method_},
           &SpawnedPoolWorker, std::move(setup));
@@ -329,6 +364,50 @@ void PoolCore::StartDueWorkers() {
 }
 
 void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done done) {
+  SubmitTask(entry, function, std::move(args), {}, std::move(done));
+}
+
+void PoolCore::SubmitShared(TaskEntry entry, void* function, std::string args,
+                            std::vector<ScopedFd> fds, Done done) {
+  std::call_once(courier_started_, [this] { courier_thread_ = std::thread([this] { CourierLoop(); }); });
+  SubmitTask(entry, function, std::move(args), std::move(fds), std::move(done));
+}
+
+void PoolCore::CourierLoop() {
+  for (;;) {
+    std::string request;
+    DescriptorSource reply_socket;
+    try {
+      request = courier_->recv_bytes(64);
+      reply_socket = courier_->take_arrived_descriptors();
+    } catch (const EOFError&) {
+      return;  // shut down (see Join)
+    } catch (const Error&) {
+      continue;  // a malformed record: skipped
+    }
+    try {
+      const uint64_t id = decode<uint64_t>(request);
+      Connection reply(reply_socket.Take(0), true, true, true);
+      std::vector<ScopedFd> fds;
+      {
+        MutexLock lock(parcels_mu_);
+        auto it = parcels_.find(id);
+        if (it != parcels_.end()) {
+          fds = std::move(it->second);
+          parcels_.erase(it);
+        }
+      }
+      std::vector<int> raw;
+      for (const ScopedFd& fd : fds) raw.push_back(fd.get());
+      reply.send_message(fds.empty() ? "the task's shared objects are gone" : "", raw);
+    } catch (const Error&) {
+      // A request without a reply socket, or a worker gone: nothing to answer.
+    }
+  }
+}
+
+void PoolCore::SubmitTask(TaskEntry entry, void* function, std::string args,
+                          std::vector<ScopedFd> fds, Done done) {
   Outcome failed;  // set when the task fails before it is queued
   {
     SubmitterScope in(this);
@@ -339,6 +418,11 @@ void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done do
       TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
                        reinterpret_cast<uint64_t>(function), std::move(args), {}};
       if (method_ != "fork") task.code = PortableCode(entry, function);
+      task.descriptors = static_cast<uint32_t>(fds.size());
+      if (!fds.empty()) {
+        MutexLock lock(parcels_mu_);
+        parcels_[task.id] = std::move(fds);
+      }
       pending_.Add(task.id, std::move(done));
       if (Enqueue(Encode(task), /*behind_overflow=*/false)) return;
       // Terminated or broken while waiting for room: the task fails now
@@ -392,6 +476,10 @@ void PoolCore::WaitForSubmitters() {
 }
 
 void PoolCore::Finish(Outcome&& outcome) {
+  {
+    MutexLock lock(parcels_mu_);
+    parcels_.erase(outcome.id);  // a task that ended without taking them
+  }
   Done done = pending_.Take(outcome.id);
   if (!done) return;  // Already failed (its worker died).
   try {
@@ -405,6 +493,10 @@ void PoolCore::Finish(Outcome&& outcome) {
 }
 
 void PoolCore::FailAllPending(OutcomeKind kind, const std::string& message) {
+  {
+    MutexLock lock(parcels_mu_);
+    parcels_.clear();
+  }
   for (auto& [id, done] : pending_.TakeAll()) {
     Outcome outcome;
     outcome.id = id;
@@ -602,6 +694,10 @@ void PoolCore::Join() {
     joined_ = true;
   }
   if (monitor_thread_.joinable()) monitor_thread_.join();
+  if (courier_thread_.joinable()) {
+    ::shutdown(courier_->fileno(), SHUT_RDWR);  // its recv returns EOF
+    courier_thread_.join();
+  }
   // Every worker has ended, so every outcome is in the queue: the stop
   // message goes behind them.
   outcomes_.Put(encode(Outcome{}), std::nullopt);

@@ -46,6 +46,7 @@
 #include "base/descriptors.h"
 #include "process/function_id.h"
 #include "process/launcher.h"
+#include "ipc/pipe.h"
 #include "process/process.h"
 #include "sync/shared_value.h"
 
@@ -83,9 +84,10 @@ struct PoolWorkerSetup {
   size_t slot = 0;
   int maxtasksperchild = 0;
   std::optional<CodeRef> initializer;
+  Connection courier;  // the workers' end (see PoolCore::courier_)
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(tasks, outcomes, claims, init_errors, slot, maxtasksperchild, initializer);
+    ar(tasks, outcomes, claims, init_errors, slot, maxtasksperchild, initializer, courier);
   }
 };
 
@@ -105,6 +107,8 @@ class PoolCore : public PoolBackend {
   ~PoolCore() override;
 
   void Submit(TaskEntry entry, void* function, std::string args, Done done) override;
+  void SubmitShared(TaskEntry entry, void* function, std::string args, std::vector<ScopedFd> fds,
+                    Done done) override;
   void Close() override;
   void Terminate() override;
   void Join() override;
@@ -120,6 +124,11 @@ class PoolCore : public PoolBackend {
   class SubmitterScope;
 
   int WorkerMain(int slot);
+  void SubmitTask(TaskEntry entry, void* function, std::string args, std::vector<ScopedFd> fds,
+                  Done done);
+  // CourierLoop hands the descriptors of a task's shared objects to the
+  // worker that took it, on request (see courier_).
+  void CourierLoop();
   // PortableCode: a task's code by name (TaskMessage::code), cached.
   std::string PortableCode(TaskEntry entry, void* function);
   void StartLauncher() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -196,6 +205,18 @@ class PoolCore : public PoolBackend {
   std::atomic<bool> overflow_nonempty_{false};
 
   PendingTable pending_;  // the tasks not finished yet
+
+  // The courier: a socket pair whose workers' end every worker has. A
+  // worker that takes a task with shared objects sends its id and a reply
+  // socket there; CourierLoop answers with the task's descriptors (kept in
+  // parcels_ from Submit until the task is handed them or ends). The rings
+  // cannot carry descriptors; this way no worker needs a socket of its own.
+  std::optional<Connection> courier_;          // the pool's end
+  std::optional<Connection> courier_workers_;  // the workers' end
+  Mutex parcels_mu_;
+  std::map<uint64_t, std::vector<ScopedFd>> parcels_ ABSL_GUARDED_BY(parcels_mu_);
+  std::once_flag courier_started_;
+  std::thread courier_thread_;
 
   int wake_fd_ = -1;  // eventfd: wakes the monitor
   std::thread outcome_thread_;

@@ -34,9 +34,12 @@ struct TaskMessage {
   // For spawn and forkserver workers (another program image): the entry's
   // and function's names, an encoded pair of CodeRef (function_id.h).
   std::string code;
+  // The task's arguments hold this many shared objects, whose descriptors
+  // the worker asks the pool for (PoolCore's courier) before decoding.
+  uint32_t descriptors = 0;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(id, entry, function, args, code);
+    ar(id, entry, function, args, code, descriptors);
   }
 };
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,10 +25,27 @@ size_t RoundToPages(size_t bytes) {
 // was sent, say) can shrink it under the others' mappings, which would make
 // their next access a SIGBUS, or grow it.
 constexpr int kSizeSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+
+// Under a file-size limit (RLIMIT_FSIZE, as a copier's test or a shell's
+// ulimit -f sets) a memfd cannot grow past it: its ftruncate would fail, and
+// first raise SIGXFSZ, which kills by default. Such regions are anonymous
+// mappings: shared with forked children, but not passable otherwise.
+bool WithinFileSizeLimit(size_t size) {
+  rlimit limit{};
+  return getrlimit(RLIMIT_FSIZE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+         size <= limit.rlim_cur;
+}
+
 }  // namespace
 
 std::shared_ptr<SharedRegion> SharedRegion::Create(size_t bytes) {
   const size_t size = RoundToPages(bytes == 0 ? 1 : bytes);
+  if (!WithinFileSizeLimit(size)) {
+    void* data = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (data == MAP_FAILED) throw_errno("mmap");
+    return std::shared_ptr<SharedRegion>(new SharedRegion(data, size, ScopedFd()));
+  }
   // A memfd rather than MAP_ANONYMOUS: the same memory (nameless, freed with
   // the last mapping and descriptor) that can also be handed to a process
   // that is not a fork of this one, such as a spawn child.
@@ -65,6 +83,11 @@ std::shared_ptr<SharedRegion> SharedRegion::Attach(ScopedFd fd, size_t min_bytes
 }
 
 uint32_t SaveRegion(const std::shared_ptr<SharedRegion>& region, const char* what) {
+  if (region->fd() < 0) {
+    throw ValueError(std::string(what) +
+                     " was made under a file-size limit (RLIMIT_FSIZE) smaller than its memory, so "
+                     "it is shared with forked children only");
+  }
   return SaveDescriptor(region->fd(), what);
 }
 

@@ -44,7 +44,8 @@ class SharedRegion {
 
   void* data() const { return data_; }
   size_t size() const { return size_; }
-  // fd is the memfd behind the region.
+  // fd is the memfd behind the region (-1 for one made under a file-size
+  // limit it exceeds: an anonymous mapping, see Create).
   int fd() const { return fd_.get(); }
 
  private:

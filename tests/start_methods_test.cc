@@ -378,6 +378,61 @@ TEST_P(PoolOfEveryMethod, ALostWorkerFailsItsTaskAndIsReplaced) {
   EXPECT_EQ(pool.map(&DiesIfAsked, xs), xs);
 }
 
+int PutsInto(Queue<int> q, int x) {
+  q.put(x * 10);
+  return x;
+}
+int HoldsTaken(Lock lock) { return lock.acquire(false) ? 1 : 0; }
+void SetsEvent(Event e) { e.set(); }
+int Replies(Connection c) {
+  c.send(std::string("task here"));
+  return 0;
+}
+
+TEST_P(PoolOfEveryMethod, SharedObjectsAsTaskArguments) {
+  // Made after the pool's workers started: they can only arrive with the task
+  // (Python cannot pass a Queue to a pool task at all).
+  Pool pool(Options(2));
+  pool.apply(&Square, 1);  // the workers are up
+  Queue<int> q;
+  std::vector<AsyncResult<int>> results;
+  for (int i = 0; i < 20; ++i) results.push_back(pool.apply_async(&PutsInto, q, i));
+  std::set<int> got;
+  for (int i = 0; i < 20; ++i) got.insert(q.get(20s));
+  for (auto& r : results) r.get(20s);
+  EXPECT_EQ(got.size(), 20u);
+  EXPECT_EQ(*got.rbegin(), 190);
+
+  Lock lock;
+  lock.acquire();
+  EXPECT_EQ(pool.apply(&HoldsTaken, lock), 0);
+  lock.release();
+  Event e;
+  pool.apply(&SetsEvent, e);
+  EXPECT_TRUE(e.is_set());
+  auto [mine, theirs] = Pipe();
+  EXPECT_EQ(pool.apply(&Replies, theirs), 0);
+  EXPECT_EQ(mine.recv<std::string>(), "task here");
+  // map over shared objects: each chunk brings its own.
+  std::vector<Event> events(6);
+  pool.map(&SetsEvent, events, 2);
+  for (Event& ev : events) EXPECT_TRUE(ev.is_set());
+}
+
+TEST_P(PoolOfEveryMethod, SharedObjectArgumentsLeakNothing) {
+  const auto fds = testing::OpenFds();
+  {
+    Pool pool(Options(1));
+    for (int i = 0; i < 10; ++i) {
+      Event e;
+      pool.apply(&SetsEvent, e);
+    }
+    pool.close();
+    pool.join();
+  }
+  EXPECT_EQ(testing::OpenFds(), fds);
+}
+
 INSTANTIATE_TEST_SUITE_P(StartMethods, PoolOfEveryMethod,
                          ::testing::Values("fork", "spawn", "forkserver"),
                          [](const auto& info) { return info.param; });
