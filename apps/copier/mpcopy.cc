@@ -172,6 +172,14 @@ class Copier {
     Drain();  // The walk, the files, the big files.
     CopyLinkGroups();
     Drain();
+    // A stop (out of space) drops the ranges not yet sent, so a big file
+    // they belonged to never completes: its assembly file goes now.
+    while (!big_.empty()) {
+      BigFile left = std::move(big_.begin()->second);
+      big_.erase(big_.begin());
+      left.failed = true;
+      FinishBig(left);
+    }
     if (!stopped_ && !FLAGS_dry_run) FinishFolders();
     if (!stopped_ && !FLAGS_dry_run && FLAGS_verify) {
       to_verify_.insert(to_verify_.end(), copied_files_.begin(), copied_files_.end());
