@@ -25,10 +25,10 @@ uint32_t DescriptorSink::Add(int fd) {
   return static_cast<uint32_t>(fds_.size() - 1);
 }
 
-std::vector<int> DescriptorSink::raw() const {
+std::vector<int> RawFds(const std::vector<ScopedFd>& fds) {
   std::vector<int> out;
-  out.reserve(fds_.size());
-  for (const ScopedFd& fd : fds_) out.push_back(fd.get());
+  out.reserve(fds.size());
+  for (const ScopedFd& fd : fds) out.push_back(fd.get());
   return out;
 }
 

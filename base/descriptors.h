@@ -34,7 +34,6 @@ class DescriptorSink {
   // open; mp::ValueError past kMaxDescriptorsPerMessage.
   uint32_t Add(int fd);
   const std::vector<ScopedFd>& fds() const { return fds_; }
-  std::vector<int> raw() const;
   bool empty() const { return fds_.empty(); }
   std::vector<ScopedFd> Release() { return std::move(fds_); }
 
@@ -80,6 +79,22 @@ class ScopedDescriptorSource {
  private:
   DescriptorSource* previous_;
 };
+
+// RawFds: the numbers of `fds`, for sendmsg.
+std::vector<int> RawFds(const std::vector<ScopedFd>& fds);
+
+// EncodeCollecting runs `encode` (which returns the bytes) with a sink in
+// place, and moves the descriptors it collected to *fds.
+template <class Encode>
+auto EncodeCollecting(Encode&& encode, std::vector<ScopedFd>* fds) {
+  DescriptorSink sink;
+  auto bytes = [&] {
+    ScopedDescriptorSink collecting(&sink);
+    return encode();
+  }();
+  *fds = sink.Release();
+  return bytes;
+}
 
 // SaveDescriptor adds `fd` to the sink in place and returns its index;
 // without one it throws mp::ValueError naming `what` and where it can go.

@@ -87,13 +87,9 @@ class Connection {
   // else mp::ValueError) and the receiver gets the same objects.
   template <class T>
   void send(const T& value) {
-    internal::DescriptorSink sink;
-    std::string bytes;
-    {
-      internal::ScopedDescriptorSink collecting(&sink);
-      encode_to(&bytes, value);
-    }
-    send_message(bytes, sink.raw());
+    std::vector<internal::ScopedFd> fds;
+    const std::string bytes = internal::EncodeCollecting([&] { return encode(value); }, &fds);
+    send_message(bytes, internal::RawFds(fds));
   }
   // recv blocks for the next message and decodes it as a T.
   template <class T>

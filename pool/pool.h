@@ -388,16 +388,12 @@ class Pool {
   template <class Encode>
   void SubmitTask(internal::TaskEntry entry, void* function, Encode&& encode,
                   internal::PoolBackend::Done done) {
-    internal::DescriptorSink sink;
-    std::string bytes;
-    {
-      internal::ScopedDescriptorSink collecting(&sink);
-      bytes = encode();
-    }
-    if (sink.empty()) {
+    std::vector<internal::ScopedFd> fds;
+    std::string bytes = internal::EncodeCollecting(std::forward<Encode>(encode), &fds);
+    if (fds.empty()) {
       core_->Submit(entry, function, std::move(bytes), std::move(done));
     } else {
-      core_->SubmitShared(entry, function, std::move(bytes), sink.Release(), std::move(done));
+      core_->SubmitShared(entry, function, std::move(bytes), std::move(fds), std::move(done));
     }
   }
 

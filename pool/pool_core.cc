@@ -78,8 +78,7 @@ std::string PoolCore::PortableCode(TaskEntry entry, void* function) {
   MutexLock lock(code_mu_);
   auto it = code_names_.find(key);
   if (it == code_names_.end()) {
-    const CodeRef function_ref = function != nullptr ? NameCode(function) : CodeRef{};
-    it = code_names_.emplace(key, encode(std::pair{NameCode(key.first), function_ref})).first;
+    it = code_names_.emplace(key, encode(std::pair{NameCode(key.first), NameCodeOrNull(function)})).first;
   }
   return it->second;
 }
@@ -107,7 +106,8 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
   if (terminate_grace_.count() < 0) throw ValueError("Pool: terminate_grace must be >= 0");
   method_ = options.start_method.empty() ? get_start_method() : options.start_method;
   get_context(method_);  // mp::ValueError for an unknown method
-  if (method_ != "fork" && initializer_) {
+  portable_code_ = method_ != "fork";
+  if (portable_code_ && initializer_) {
     // A spawn or forkserver worker is another program image: it can call
     // the initializer only by name, so it must be a plain function.
     auto* fn = initializer_.target<void (*)()>();
@@ -176,9 +176,8 @@ std::pair<TaskEntry, void*> ResolveTaskCode(const TaskMessage& task, bool portab
   auto it = cache.find(task.code);
   if (it == cache.end()) {
     auto [entry, function] = decode<std::pair<CodeRef, CodeRef>>(task.code);
-    const bool has_function = !function.object.empty() || function.offset != 0;
     it = cache.emplace(task.code, std::pair{reinterpret_cast<TaskEntry>(FindCode(entry)),
-                                           has_function ? FindCode(function) : nullptr})
+                                           FindCodeOrNull(function)})
              .first;
   }
   return it->second;
@@ -309,7 +308,7 @@ void PoolCore::StartLauncher() {
 
 bool PoolCore::StartWorkerLocked(size_t slot) {
   try {
-    if (method_ != "fork") {
+    if (portable_code_) {
       // A fresh program (spawn) or a fork of the forkserver: the pool's
       // shared memory travels as descriptors.
       PoolWorkerSetup setup{SharedRing(&tasks_), SharedRing(&outcomes_), claims_, init_errors_, slot,
@@ -374,35 +373,45 @@ void PoolCore::SubmitShared(TaskEntry entry, void* function, std::string args,
 }
 
 void PoolCore::CourierLoop() {
-  for (;;) {
-    std::string request;
-    DescriptorSource reply_socket;
-    try {
-      request = courier_->recv_bytes(64);
-      reply_socket = courier_->take_arrived_descriptors();
-    } catch (const EOFError&) {
-      return;  // shut down (see Join)
-    } catch (const Error&) {
-      continue;  // a malformed record: skipped
-    }
-    try {
-      const uint64_t id = decode<uint64_t>(request);
-      Connection reply(reply_socket.Take(0), true, true, true);
-      std::vector<ScopedFd> fds;
-      {
-        MutexLock lock(parcels_mu_);
-        auto it = parcels_.find(id);
-        if (it != parcels_.end()) {
-          fds = std::move(it->second);
-          parcels_.erase(it);
-        }
+  // A thread entry: nothing may escape it (std::terminate), and a courier
+  // that cannot go on leaves the tasks that need it to fail in their
+  // worker, by its deadline, with a message.
+  try {
+    for (;;) {
+      std::string request;
+      DescriptorSource reply_socket;
+      try {
+        request = courier_->recv_bytes();
+        reply_socket = courier_->take_arrived_descriptors();
+      } catch (const EOFError&) {
+        return;  // shut down (see Join)
+      } catch (const Error&) {
+        if (courier_->closed()) return;  // a frame that broke the connection
+        continue;                        // a malformed record: skipped
       }
-      std::vector<int> raw;
-      for (const ScopedFd& fd : fds) raw.push_back(fd.get());
-      reply.send_message(fds.empty() ? "the task's shared objects are gone" : "", raw);
-    } catch (const Error&) {
-      // A request without a reply socket, or a worker gone: nothing to answer.
+      AnswerCourierRequest(request, reply_socket);
     }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mp::Pool: the courier of shared task arguments stopped: %s\n", e.what());
+  }
+}
+
+void PoolCore::AnswerCourierRequest(std::string_view request, DescriptorSource& reply_socket) {
+  try {
+    const uint64_t id = decode<uint64_t>(request);
+    Connection reply(reply_socket.Take(0), true, true, true);
+    std::vector<ScopedFd> fds;
+    {
+      MutexLock lock(parcels_mu_);
+      auto it = parcels_.find(id);
+      if (it != parcels_.end()) {
+        fds = std::move(it->second);
+        parcels_.erase(it);
+      }
+    }
+    reply.send_message(fds.empty() ? "the task's shared objects are gone" : "", RawFds(fds));
+  } catch (const Error&) {
+    // A request without a reply socket, or a worker gone: nothing to answer.
   }
 }
 
@@ -417,7 +426,7 @@ void PoolCore::SubmitTask(TaskEntry entry, void* function, std::string args,
     } else {
       TaskMessage task{next_id_.fetch_add(1), reinterpret_cast<uint64_t>(entry),
                        reinterpret_cast<uint64_t>(function), std::move(args), {}};
-      if (method_ != "fork") task.code = PortableCode(entry, function);
+      if (portable_code_) task.code = PortableCode(entry, function);
       task.descriptors = static_cast<uint32_t>(fds.size());
       if (!fds.empty()) {
         MutexLock lock(parcels_mu_);
@@ -427,6 +436,7 @@ void PoolCore::SubmitTask(TaskEntry entry, void* function, std::string args,
       if (Enqueue(Encode(task), /*behind_overflow=*/false)) return;
       // Terminated or broken while waiting for room: the task fails now
       // (unless the pool failed it already).
+      DropParcel(task.id);
       done = pending_.Take(task.id);
       if (!done) return;
       failed.id = task.id;
@@ -475,11 +485,13 @@ void PoolCore::WaitForSubmitters() {
   }
 }
 
+void PoolCore::DropParcel(uint64_t id) {
+  MutexLock lock(parcels_mu_);
+  parcels_.erase(id);
+}
+
 void PoolCore::Finish(Outcome&& outcome) {
-  {
-    MutexLock lock(parcels_mu_);
-    parcels_.erase(outcome.id);  // a task that ended without taking them
-  }
+  DropParcel(outcome.id);  // a task that ended (or was lost) without taking them
   Done done = pending_.Take(outcome.id);
   if (!done) return;  // Already failed (its worker died).
   try {

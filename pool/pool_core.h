@@ -35,18 +35,19 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
+#include "base/descriptors.h"
 #include "base/mutex.h"
 #include "ipc/byte_queue.h"
+#include "ipc/pipe.h"
 #include "pool/pending_table.h"
 #include "pool/pool_backend.h"
 #include "pool/task.h"
-#include "base/descriptors.h"
 #include "process/function_id.h"
 #include "process/launcher.h"
-#include "ipc/pipe.h"
 #include "process/process.h"
 #include "sync/shared_value.h"
 
@@ -129,6 +130,9 @@ class PoolCore : public PoolBackend {
   // CourierLoop hands the descriptors of a task's shared objects to the
   // worker that took it, on request (see courier_).
   void CourierLoop();
+  void AnswerCourierRequest(std::string_view request, DescriptorSource& reply_socket);
+  // DropParcel forgets the descriptors kept for task `id` (it ended).
+  void DropParcel(uint64_t id);
   // PortableCode: a task's code by name (TaskMessage::code), cached.
   std::string PortableCode(TaskEntry entry, void* function);
   void StartLauncher() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -160,6 +164,9 @@ class PoolCore : public PoolBackend {
   const std::chrono::milliseconds terminate_grace_;
   std::function<void()> initializer_;
   std::string method_;  // "fork", "spawn" or "forkserver"
+  // Workers are another program image (spawn, forkserver): tasks name their
+  // code, and workers get the shared memory as descriptors.
+  bool portable_code_ = false;
   std::optional<CodeRef> initializer_code_;  // spawn and forkserver: the initializer by name
   std::string worker_prefix_;
 

@@ -133,12 +133,6 @@ MP_CHILD_PATH void ChildMain(Identity& identity, const std::function<int()>& bod
   _exit(code & 0xff);
 }
 
-std::vector<int> SpawnMessage::raw_fds() const {
-  std::vector<int> out;
-  for (const ScopedFd& fd : fds) out.push_back(fd.get());
-  return out;
-}
-
 int RunSpawnMessage(SpawnMessage& message) {
   if (message.build_id != BuildId()) {
     throw ProcessError("spawned child: this binary (build id " + BuildId() +
@@ -156,38 +150,21 @@ int RunSpawnMessage(SpawnMessage& message) {
     return runner->run(message.args);
   }
   auto entry = reinterpret_cast<int (*)(void*, std::string_view)>(FindCode(message.entry));
-  const bool has_function = !message.function.object.empty() || message.function.offset != 0;
-  return entry(has_function ? FindCode(message.function) : nullptr, message.args);
+  return entry(FindCodeOrNull(message.function), message.args);
 }
-
-namespace {
-// EncodeArguments runs `encode` with a sink in place: the descriptors of
-// the shared objects it meets go to *fds.
-template <class Encode>
-std::string EncodeArguments(Encode&& encode, std::vector<ScopedFd>* fds) {
-  DescriptorSink sink;
-  std::string bytes;
-  {
-    ScopedDescriptorSink collecting(&sink);
-    bytes = encode();
-  }
-  *fds = sink.Release();
-  return bytes;
-}
-}  // namespace
 
 SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup) {
   SpawnMessage message{BuildId(), NameCode(recipe.entry),
-                       recipe.function != nullptr ? NameCode(recipe.function) : CodeRef{},
+                       NameCodeOrNull(recipe.function),
                        "", setup, ProcessAuthkey(), "", {}};
-  message.args = EncodeArguments(recipe.encode_args, &message.fds);
+  message.args = EncodeCollecting(recipe.encode_args, &message.fds);
   return message;
 }
 
 SpawnMessage MakeSubclassMessage(const Process& process, const char* type, const SubclassRunner& runner,
                                  const ChildSetup& setup) {
   SpawnMessage message{BuildId(), {}, {}, "", setup, ProcessAuthkey(), type, {}};
-  message.args = EncodeArguments([&] { return runner.encode(process); }, &message.fds);
+  message.args = EncodeCollecting([&] { return runner.encode(process); }, &message.fds);
   return message;
 }
 

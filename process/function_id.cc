@@ -95,6 +95,12 @@ void* FindCode(const CodeRef& ref) {
   return reinterpret_cast<void*>(s.base + ref.offset);
 }
 
+CodeRef NameCodeOrNull(const void* address) { return address ? NameCode(address) : CodeRef{}; }
+
+void* FindCodeOrNull(const CodeRef& ref) {
+  return ref.object.empty() && ref.offset == 0 ? nullptr : FindCode(ref);
+}
+
 namespace {
 
 // Seen: a child forked while another thread made the first forkserver

@@ -31,6 +31,12 @@ CodeRef NameCode(const void* address);
 // mp::ProcessError if the object is not loaded here.
 void* FindCode(const CodeRef& ref);
 
+// The same, where no code is a possibility (a function object's task has no
+// function): a null address is CodeRef{} (offset 0 of the main program is
+// its ELF header, never code), and back.
+CodeRef NameCodeOrNull(const void* address);
+void* FindCodeOrNull(const CodeRef& ref);
+
 // BuildId is the main program's ELF build id (hex), or its size and mtime
 // when it has none, so a replaced binary is detected.
 const std::string& BuildId();

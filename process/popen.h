@@ -154,7 +154,6 @@ struct SpawnMessage {
   void serialize(Archive& ar) {
     ar(build_id, entry, function, args, setup, authkey, subclass);
   }
-  std::vector<int> raw_fds() const;
 };
 
 // MakeSpawnMessage: the message that starts `recipe`'s target, or (with

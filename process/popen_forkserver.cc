@@ -106,7 +106,7 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
   pid_t pid;
   try {
     // The arguments' descriptors, and last the child's status socket.
-    std::vector<int> fds = message.raw_fds();
+    std::vector<int> fds = RawFds(message.fds);
     fds.push_back(theirs.get());
     control.send_message(encode(message), fds);
     pid = control.recv<int>();

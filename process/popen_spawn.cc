@@ -86,7 +86,7 @@ std::shared_ptr<ChildState> LaunchSpawn(const SpawnMessage& message) {
   if (pidfd < 0) throw_errno("pidfd_open");
   child->sentinel.reset(pidfd);
   try {
-    writer.send_message(encode(message), message.raw_fds());
+    writer.send_message(encode(message), RawFds(message.fds));
   } catch (const Error&) {
     // The child died before reading (its exit code will say why).
   }

@@ -228,9 +228,3 @@ TEST(ProcessFaults, ForkserverChildIsSignalledThroughItsPidfd) {
 
 }  // namespace
 }  // namespace mp
-
-int main(int argc, char** argv) {
-  mp::init(argc, argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

@@ -437,9 +437,3 @@ TEST(Context, DefaultsAndValidation) {
 
 }  // namespace
 }  // namespace mp
-
-int main(int argc, char** argv) {
-  mp::init(argc, argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
