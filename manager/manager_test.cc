@@ -478,9 +478,3 @@ TEST(Manager, WorksWhenTheDefaultStartMethodIsSpawn) {
 
 }  // namespace
 }  // namespace mp
-
-int main(int argc, char** argv) {
-  mp::init(argc, argv);  // spawned children run here
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

@@ -288,9 +288,3 @@ TEST(Proxies, ADefaultConstructedProxyRefusesCalls) {
 
 }  // namespace
 }  // namespace mp
-
-int main(int argc, char** argv) {
-  mp::init(argc, argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

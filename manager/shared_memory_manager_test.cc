@@ -63,9 +63,3 @@ TEST(SharedMemoryManager, UnlinksWhenItsOwnerIsKilled) {
 
 }  // namespace
 }  // namespace mp
-
-int main(int argc, char** argv) {
-  mp::init(argc, argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

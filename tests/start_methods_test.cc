@@ -548,9 +548,3 @@ TEST(SharedObjects, UnusedDescriptorsAreClosed) {
 
 }  // namespace
 }  // namespace mp
-
-int main(int argc, char** argv) {
-  mp::init(argc, argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}
