@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <latch>
 #include <unordered_map>
 
 #include "base/errors.h"
@@ -134,8 +135,21 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
     // worker that cannot be started now is retried by the monitor.
     for (size_t slot = 0; slot < workers_.size(); ++slot) StartWorkerLocked(slot);
   }
-  outcome_thread_ = std::thread([this] { OutcomeLoop(); });
-  monitor_thread_ = std::thread([this] { MonitorLoop(); });
+  // The constructor returns once both threads are running: a thread still
+  // starting allocates (its stack, its TLS), and a fork the caller makes
+  // right after (a Manager's server, a fork child) would otherwise risk
+  // inheriting an allocator's lock that thread held (seen with ASan's
+  // allocator, which has no fork handlers in this toolchain).
+  std::latch started(2);
+  outcome_thread_ = std::thread([this, &started] {
+    started.count_down();
+    OutcomeLoop();
+  });
+  monitor_thread_ = std::thread([this, &started] {
+    started.count_down();
+    MonitorLoop();
+  });
+  started.wait();
 }
 
 PoolCore::~PoolCore() {
