@@ -1,6 +1,7 @@
 #include "ipc/listener.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -404,6 +405,32 @@ void Listener::MakeHandshakeQueue() {
 
 
 Listener::Listener() : Listener("") {}
+
+Listener::Listener(internal::ListenerParts parts)
+    : fd_(parts.fd ? fcntl(parts.fd->get(), F_DUPFD_CLOEXEC, 0) : -1),
+      address_(std::move(parts.address)),
+      authkey_(std::move(parts.authkey)),
+      unix_path_(std::move(parts.unix_path)),
+      private_dir_(std::move(parts.private_dir)),
+      options_{parts.handshake_timeout, parts.max_message_size} {
+  // The descriptor came from another process: it must be a listening socket.
+  int listening = 0;
+  socklen_t len = sizeof listening;
+  if (getsockopt(fd_.get(), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
+    unix_path_.clear();  // not ours to remove
+    private_dir_.clear();
+    throw Error("Listener: the descriptor received is not a listening socket");
+  }
+  MakeHandshakeQueue();
+}
+
+internal::ListenerParts Listener::parts() const {
+  if (!fd_.valid()) throw Error("Listener: listener is closed");
+  internal::ScopedFd copy(fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!copy.valid()) throw_errno("Listener: dup");
+  return {std::make_shared<internal::ScopedFd>(std::move(copy)), address_, authkey_, unix_path_, private_dir_, options_.handshake_timeout,
+          options_.max_message_size};
+}
 
 Listener::~Listener() { close(); }
 

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "base/deadline.h"
+#include "base/descriptors.h"
 #include "base/scoped_fd.h"
 #include "ipc/pipe.h"
 
@@ -32,6 +33,31 @@ struct ConnectionOptions {
 
 namespace internal {
 struct HandshakeQueue;
+
+// A listener's parts, to hand it to another process (a manager's server
+// started by spawn or forkserver): its listening descriptor travels as a
+// shared object (base/descriptors.h). The receiver owns the socket file
+// and private directory as a forked copy does: it removes them on close.
+struct ListenerParts {
+  std::shared_ptr<ScopedFd> fd;  // shared: the parts are copied like any Process argument
+  std::string address;
+  std::string authkey;
+  std::string unix_path;
+  std::string private_dir;
+  std::chrono::milliseconds handshake_timeout{0};
+  size_t max_message_size = 0;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(SaveDescriptor(fd ? fd->get() : -1, "a Listener"), address, authkey, unix_path, private_dir, handshake_timeout,
+       max_message_size);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    uint32_t index = 0;
+    ar(index, address, authkey, unix_path, private_dir, handshake_timeout, max_message_size);
+    fd = std::make_shared<ScopedFd>(LoadDescriptor(index, "Listener"));
+  }
+};
 }  // namespace internal
 
 // Listener: accepts connections on a Unix socket path or a "host:port" TCP
@@ -59,6 +85,12 @@ class Listener {
   ~Listener();
   Listener(Listener&&) noexcept;
   Listener& operator=(Listener&&) noexcept;
+
+  // Listener(parts) takes over a listener another process sent (see
+  // internal::ListenerParts); parts() describes this one (its descriptor
+  // duplicated) for sending.
+  explicit Listener(internal::ListenerParts parts);
+  internal::ListenerParts parts() const;
 
   // accept blocks for the next client and authenticates it. Handshakes run
   // side by side (each on a thread of its own, at most kMaxHandshakes at

@@ -116,6 +116,31 @@ long BaseManager::number_of_objects() {
 
 Manager::Manager() : Manager(ManagerOptions{}) {}
 
+namespace {
+
+// What a manager's server started by spawn or forkserver is given.
+struct SpawnedServerSetup {
+  internal::ListenerParts listener;
+  pid_t owner = 0;
+  Connection ready;  // the write end of the owner's ready pipe
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(listener, owner, ready);
+  }
+};
+
+int ServeSpawnedManager(SpawnedServerSetup setup) {
+  Listener listener(std::move(setup.listener));
+  // ServeManager closes the ready descriptor once it watches its owner.
+  const int ready_fd = fcntl(setup.ready.fileno(), F_DUPFD_CLOEXEC, 0);
+  setup.ready.close();
+  return internal::ServeManager(
+      listener, std::make_shared<internal::Server>(),
+      internal::ServeOptions{.owner = setup.owner, .exit_on_shutdown = true, .ready_fd = ready_fd});
+}
+
+}  // namespace
+
 Manager::Manager(ManagerOptions options) {
   authkey_ = KeyOrDefault(options.authkey);
   // No address: a Unix socket in a private 0700 directory (Listener("")),
@@ -134,15 +159,23 @@ Manager::Manager(ManagerOptions options) {
   internal::ScopedFd ready_read(ready[0]);
   internal::ScopedFd ready_write(ready[1]);
   const int ready_fd = ready[1];
-  // Forked whatever the default start method: the server runs library code
-  // only (none of the program's), from the library's long-lived starter
-  // thread, and takes its listener with it, which spawn could not pass.
-  server_ = std::make_unique<Process>(
-      ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = "fork"}, [listener, owner, ready_fd] {
-        return internal::ServeManager(
-            *listener, std::make_shared<internal::Server>(),
-            internal::ServeOptions{.owner = owner, .exit_on_shutdown = true, .ready_fd = ready_fd});
-      });
+  const std::string method = options.start_method.empty() ? get_start_method() : options.start_method;
+  if (method == "fork") {
+    // A fork takes the listener along as it is.
+    server_ = std::make_unique<Process>(
+        ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = "fork"}, [listener, owner, ready_fd] {
+          return internal::ServeManager(
+              *listener, std::make_shared<internal::Server>(),
+              internal::ServeOptions{.owner = owner, .exit_on_shutdown = true, .ready_fd = ready_fd});
+        });
+  } else {
+    // Spawn and forkserver: the listener and the ready pipe travel as
+    // descriptors (the server code is the library's, found by name).
+    server_ = std::make_unique<Process>(
+        ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = method}, &ServeSpawnedManager,
+        SpawnedServerSetup{listener->parts(), owner,
+                           Connection(internal::ScopedFd(fcntl(ready_fd, F_DUPFD_CLOEXEC, 0)), false, true, false)});
+  }
   server_->start();
   ready_write.reset();
   listener_->close_socket();  // Only the server accepts.

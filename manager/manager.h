@@ -71,6 +71,12 @@ struct ManagerOptions {
   std::string address;
   // Empty: current_process().authkey().
   std::string authkey;
+  // How a Manager starts its server: "fork", "spawn" or "forkserver"
+  // (empty: the default start method; ctx.Manager() gives its context's).
+  // Under spawn and forkserver the server never inherits a lock another
+  // thread of this process held; its listener travels to it. (A serving
+  // BaseManager runs in this process and ignores it.)
+  std::string start_method;
 };
 
 // BaseManager: a client of a manager server, or (constructed with
@@ -279,6 +285,7 @@ class BaseManager {
 // thread of the library's), so Manager() works under spawn and forkserver.
 class Manager : public BaseManager {
  public:
+  using Options = ManagerOptions;
   Manager();
   explicit Manager(ManagerOptions options);
   // Shuts the server down.

@@ -81,10 +81,9 @@ class Manager;
 //
 // Queues, locks and values are the same objects whatever the method (they
 // reach children of every method); what the context decides is how the
-// processes it makes start. ctx.Pool and ctx.Manager need pool/pool.h and
-// manager/manager.h (the include order does not matter). The manager's
-// server is a fork of this process under every method (its code is the
-// library's own, and it starts no thread before it forks).
+// processes it makes start (a manager's server included). ctx.Pool and
+// ctx.Manager need pool/pool.h and manager/manager.h (the include order does
+// not matter).
 class Context {
  public:
   explicit Context(std::string method) : method_(std::move(method)) {}
@@ -118,9 +117,12 @@ class Context {
     options.start_method = method_;
     return P(std::move(options));
   }
+  // Manager(): its server starts by this method.
   template <class M = ::mp::Manager>
   M Manager() const {
-    return M();
+    typename M::Options options;
+    options.start_method = method_;
+    return M(std::move(options));
   }
 
   template <class T>

@@ -114,6 +114,11 @@ void Process::start() {
     }
     child_ = method == "spawn" ? internal::LaunchSpawn(*message) : internal::LaunchForkserver(*message);
   }
+  // The child has its own copy of the target and arguments now; this
+  // process lets go of its copies, as Python's start() does, so that what
+  // they hold (a listener's socket, a connection end) is not kept open here.
+  target_ = nullptr;
+  spawn_.reset();
   internal::RegisterChild(child_);
 }
 

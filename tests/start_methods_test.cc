@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <set>
 #include <string>
@@ -81,6 +82,10 @@ void Doubles(Array<double> a) {
 void WritesShm(SharedMemory shm) { std::memcpy(shm.buf().data(), "shared!", 8); }
 void SetsInDict(proxy::Dict<std::string, int> d) { d.set("child", 1); }
 void IncrementsValue(proxy::Value<int> v) { v.set_value(v.value() + 1); }
+int IncrementsValueReturning(proxy::Value<int> v) {
+  v.set_value(v.value() + 1);
+  return v.value();
+}
 
 // A function object whose state travels (Python: a picklable callable).
 struct AddTo {
@@ -449,6 +454,13 @@ TEST(PoolOfEveryMethod, AClosureInitializerIsRefusedUnderSpawn) {
 TEST(Context, MakesEverythingForItsMethod) {
   for (const std::string method : {"fork", "spawn", "forkserver"}) {
     auto ctx = get_context(method);
+    // First: a fork-method manager's server is forked, and must not be
+    // forked after the pool below starts threads (ThreadSanitizer cannot
+    // start threads in such a child).
+    auto m = ctx.Manager();
+    auto d = m.dict<std::string, int>();
+    d.set("x", 1);
+    EXPECT_EQ(d.get("x"), 1);
     auto q = ctx.Queue<std::string>();
     auto p = ctx.Process(&PutGreeting, q);
     p.start();
@@ -471,10 +483,35 @@ TEST(Context, MakesEverythingForItsMethod) {
     auto [c1, c2] = ctx.Pipe();
     auto b = ctx.Barrier(1);
     EXPECT_EQ(b.wait(1s), 0);
-    auto m = ctx.Manager();
-    auto d = m.dict<std::string, int>();
-    d.set("x", 1);
-    EXPECT_EQ(d.get("x"), 1);
+  }
+}
+
+// The parent pid of process `pid` (/proc/<pid>/stat, field 4).
+pid_t ParentOf(pid_t pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return -1;
+  int ppid = -1;
+  [[maybe_unused]] int n = std::fscanf(f, "%*d (%*[^)]) %*c %d", &ppid);
+  std::fclose(f);
+  return ppid;
+}
+
+TEST(Context, ManagerServerStartsByItsMethod) {
+  // A spawn or forkserver server is not a fork of this process: under
+  // forkserver its parent is the forkserver; under spawn it is this process
+  // but a fresh program (its proxies work all the same).
+  for (const std::string method : {"spawn", "forkserver"}) {
+    Pool pool(1);  // threads exist: a forked server would be unsafe here
+    Manager manager(ManagerOptions{.start_method = method});
+    auto q = manager.Queue<std::string>();
+    q.put("through " + method);
+    EXPECT_EQ(q.get(10s), "through " + method);
+    auto v = manager.Value<int>(1);
+    EXPECT_EQ(pool.apply(&IncrementsValueReturning, v), 2);
+    if (method == "forkserver") {
+      EXPECT_NE(ParentOf(manager.pid()), getpid());  // the forkserver's child
+    }
+    manager.shutdown();
   }
 }
 

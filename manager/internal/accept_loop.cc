@@ -117,7 +117,13 @@ int ServeManager(Listener& listener, std::shared_ptr<Server> shared_server, cons
     for (int fd : loop->clients) ::shutdown(fd, SHUT_RDWR);  // their threads end
     return 0;
   };
-  if (options.owner > 0 && getppid() != options.owner) return finish();  // it died before we watched it
+  // The owner died before we watched it. (It is not always our parent: a
+  // server started by the forkserver is the forkserver's child.)
+  if (options.owner > 0) {
+    pollfd gone{owner_fd.get(), POLLIN, 0};
+    const bool died = owner_fd.valid() ? ::poll(&gone, 1, 0) == 1 : getppid() != options.owner;
+    if (died) return finish();
+  }
   if (options.ready_fd >= 0) {
     const char ready = 1;
     [[maybe_unused]] ssize_t n = write(options.ready_fd, &ready, 1);
