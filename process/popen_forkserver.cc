@@ -18,7 +18,7 @@
 
 #include "base/errors.h"
 #include "base/pidfd.h"
-#include "ipc/fd_passing.h"
+#include "base/descriptors.h"
 #include "ipc/pipe.h"
 #include "process/popen.h"
 #include "process/starter_thread.h"
@@ -109,8 +109,11 @@ std::shared_ptr<ChildState> RequestFork(Connection& control, const SpawnMessage&
     std::vector<int> fds = RawFds(message.fds);
     fds.push_back(theirs.get());
     control.send_message(encode(message), fds);
-    pid = control.recv<int>();
-    if (pid > 0 && control.recv<int>() != 0) pidfd.reset(RecvFd(control.fileno()));
+    // One reply: the pid (or -errno), with the child's pidfd when there is one.
+    const std::string reply = control.recv_bytes();
+    DescriptorSource reply_fds = control.take_arrived_descriptors();
+    pid = decode<int>(reply);
+    if (pid > 0 && reply_fds.size() > 0) pidfd = reply_fds.Take(0);
   } catch (const Error& e) {
     throw ProcessError(std::string("fork server: ") + e.what() +
                        " (for forkserver: does main() call mp::init(argc, argv) first?)");
@@ -189,11 +192,9 @@ void ServeForks(int control_fd, const std::function<int(SpawnMessage&)>& run) {
       ::close(status_fd);
     }
     try {
-      control.send(static_cast<int>(pid));
-      if (pid > 0) {
-        control.send(pidfd >= 0 ? 1 : 0);
-        if (pidfd >= 0) SendFd(control_fd, pidfd);
-      }
+      std::vector<int> reply_fds;
+      if (pidfd >= 0) reply_fds.push_back(pidfd);
+      control.send_message(encode(static_cast<int>(pid)), reply_fds);
     } catch (const Error&) {
       _exit(0);
     }
