@@ -184,7 +184,7 @@ class RankServer {
   void* Resolve(const CodeRef& ref) {
     auto key = std::make_pair(ref.object, ref.offset);
     auto it = code_.find(key);
-    if (it == code_.end()) it = code_.emplace(key, internal::FindCode(ref)).first;
+    if (it == code_.end()) it = code_.emplace(key, internal::FindCodeOrNull(ref)).first;
     return it->second;
   }
 

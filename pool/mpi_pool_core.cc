@@ -226,7 +226,7 @@ size_t MpiPoolCore::BatchSize(const RankState& rank) const {
 
 const CodeRef& MpiPoolCore::Name(const void* address) {
   auto it = names_.find(address);
-  if (it == names_.end()) it = names_.emplace(address, NameCode(address)).first;
+  if (it == names_.end()) it = names_.emplace(address, NameCodeOrNull(address)).first;
   return it->second;
 }
 

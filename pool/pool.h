@@ -9,10 +9,15 @@
 //   pool.close();
 //   pool.join();
 //
-// Tasks are plain functions (or captureless lambdas); their arguments and
-// results are serialized with the codec (ipc/codec.h). A task that throws
-// fails with mp::RemoteError carrying the exception's type and message, and
-// the worker goes on. Worker names are "ForkPoolWorker-N", as in Python.
+// Tasks are plain functions (noexcept ones too, e.g. ::getpid; captureless
+// lambdas) or function objects whose type is serializable (their state
+// travels with each task); their arguments and results are serialized with
+// the codec (ipc/codec.h). Arguments may be queues, locks, events, values,
+// connections and shared memory: the worker uses the same objects (their
+// descriptors travel with the task). A task that throws fails with
+// mp::RemoteError carrying the exception's type and message, and the worker
+// goes on. Worker names are "ForkPoolWorker-N" ("SpawnPoolWorker-N",
+// "ForkServerPoolWorker-N" under those methods), as in Python.
 //
 // Beyond Python:
 // - A worker that dies while running a task (segfault, abort, SIGKILL, OOM)
@@ -21,8 +26,9 @@
 // - Workers, and their replacements, are forked by a single-threaded launcher
 //   process (mp::Launcher) made when the pool is created, never by this
 //   process once the pool's threads run; so a replacement cannot inherit a
-//   lock that one of this process's threads held. Create pools before
-//   starting threads of your own, for the same reason.
+//   lock that one of this process's threads held. Create fork pools before
+//   starting threads of your own, for the same reason, or use the
+//   "forkserver" or "spawn" start method (PoolOptions::start_method).
 // - Workers are daemonic and die with the pool's process, even on SIGKILL.
 //   They ignore SIGINT: Ctrl-C stops the program, which takes its workers
 //   along.
@@ -103,14 +109,17 @@ struct IsCallbacks : std::false_type {};
 template <class C, class E>
 struct IsCallbacks<Callbacks<C, E>> : std::true_type {};
 
+// PoolFunction: what a task may call: a plain function (noexcept ones
+// too) or a function object whose type is serializable, with one
+// operator() (see TaskFunction).
 template <class F>
-concept PoolFunction = requires(F f) { +f; } && std::is_function_v<std::remove_pointer_t<FunctionPointer<F>>>;
+concept PoolFunction = PlainFunction<F> || (SerializableFunctor<F> && requires { &F::operator(); });
 
 template <class F>
-using ResultOf = typename FunctionTraits<FunctionPointer<F>>::Result;
+using ResultOf = typename Signature<F>::Result;
 
 template <class F>
-using FirstArg = std::tuple_element_t<0, typename FunctionTraits<FunctionPointer<F>>::ArgTuple>;
+using FirstArg = std::tuple_element_t<0, typename Signature<F>::ArgTuple>;
 
 // The results of imap/imap_unordered as they arrive.
 template <class R>
@@ -241,14 +250,13 @@ class Pool {
   template <class C, class E, class F, class... Args>
     requires internal::PoolFunction<F>
   AsyncResult<internal::ResultOf<F>> apply_async(Callbacks<C, E> cbs, F func, Args&&... args) {
-    using Fn = internal::FunctionPointer<F>;
+    using Task = internal::TaskFunction<F>;
     using R = internal::ResultOf<F>;
-    using ArgTuple = typename internal::FunctionTraits<Fn>::ArgTuple;
+    using ArgTuple = typename internal::Signature<F>::ArgTuple;
     static_assert(is_serializable_v<internal::Stored<R>>, "a Pool task's result must be serializable");
     auto state = MakeState<R>(std::move(cbs));
-    Fn fn = +func;
-    SubmitTask(&internal::CallOne<Fn>, reinterpret_cast<void*>(fn),
-               [&] { return encode(ArgTuple(std::forward<Args>(args)...)); },
+    SubmitTask(&Task::One, Task::Address(func),
+               [&] { return Task::Encode(func, [&] { return encode(ArgTuple(std::forward<Args>(args)...)); }); },
                [state](internal::Outcome&& outcome) { Complete<R>(*state, outcome); });
     return AsyncResult<R>(state);
   }
@@ -398,13 +406,18 @@ class Pool {
   }
 
   // Submits items in chunks; on_chunk(first_index, count, outcome) per chunk.
-  template <bool kStar, class Fn, class Item>
-  void SubmitChunks(Fn fn, const std::vector<Item>& items, size_t chunksize,
+  template <bool kStar, class F, class Item>
+  void SubmitChunks(const F& func, const std::vector<Item>& items, size_t chunksize,
                     std::function<void(size_t, size_t, internal::Outcome&&)> on_chunk) {
+    using Task = internal::TaskFunction<F>;
     for (size_t first = 0; first < items.size(); first += chunksize) {
       const size_t count = std::min(chunksize, items.size() - first);
-      SubmitTask(&internal::CallChunk<Fn, kStar>, reinterpret_cast<void*>(fn),
-                 [&] { return encode_span(std::span<const Item>(items.data() + first, count)); },
+      SubmitTask(&Task::template Chunk<kStar>, Task::Address(func),
+                 [&] {
+                   return Task::Encode(func, [&] {
+                     return encode_span(std::span<const Item>(items.data() + first, count));
+                   });
+                 },
                  [on_chunk, first, count](internal::Outcome&& outcome) {
                    on_chunk(first, count, std::move(outcome));
                  });
@@ -413,10 +426,8 @@ class Pool {
 
   template <bool kStar, class C, class E, class F, class Range>
   auto MapAsync(Callbacks<C, E> cbs, F func, const Range& items, size_t chunksize) {
-    using Fn = internal::FunctionPointer<F>;
     using R = internal::ResultOf<F>;
-    using Item = std::conditional_t<kStar, typename internal::FunctionTraits<Fn>::ArgTuple,
-                                    internal::FirstArg<F>>;
+    using Item = internal::ChunkItem<F, kStar>;
     using Out = std::conditional_t<std::is_void_v<R>, void, std::vector<internal::Stored<R>>>;
     decltype(auto) all = Items<Item>(items);
     auto state = MakeState<Out>(std::move(cbs));
@@ -439,7 +450,7 @@ class Pool {
     };
     auto gather = std::make_shared<Gather>((all.size() + chunksize - 1) / chunksize);
     if constexpr (!std::is_void_v<R>) gather->values.resize(all.size());
-    SubmitChunks<kStar>(+func, all, chunksize,
+    SubmitChunks<kStar>(func, all, chunksize,
                         [state, gather](size_t first, size_t count, internal::Outcome&& outcome) {
                           std::exception_ptr error;
                           if (outcome.kind != internal::OutcomeKind::kOk) {
@@ -489,7 +500,7 @@ class Pool {
     decltype(auto) all = Items<internal::FirstArg<F>>(items);
     auto state = std::make_shared<internal::IMapState<R>>(all.size(), ordered);
     if (chunksize == 0) chunksize = 1;
-    SubmitChunks<false>(+func, all, chunksize,
+    SubmitChunks<false>(func, all, chunksize,
                         [state](size_t first, size_t count, internal::Outcome&& outcome) {
                           if (outcome.kind != internal::OutcomeKind::kOk) {
                             state->Deliver(first, {}, internal::OutcomeError(outcome), count);

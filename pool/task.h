@@ -75,29 +75,21 @@ struct Outcome {
   }
 };
 
-// CallOne: apply(f, args) for apply/apply_async.
-template <class Fn>
-std::string CallOne(void* function, std::string_view bytes) {
-  using Traits = FunctionTraits<Fn>;
-  auto f = reinterpret_cast<Fn>(function);
-  auto args = decode<typename Traits::ArgTuple>(bytes);
-  if constexpr (std::is_void_v<typename Traits::Result>) {
-    std::apply(f, args);
+// RunOne: f(args...) for apply/apply_async, its result encoded.
+template <class F, class Args>
+std::string RunOne(F& f, Args& args) {
+  using R = decltype(std::apply(f, std::move(args)));
+  if constexpr (std::is_void_v<R>) {
+    std::apply(f, std::move(args));
     return {};
   } else {
     return EncodeResult(std::apply(f, std::move(args)));
   }
 }
 
-// CallChunk: f(x) for each x of a chunk (map, imap) or f(*x) (starmap).
-template <class Fn, bool kStar>
-std::string CallChunk(void* function, std::string_view bytes) {
-  using Traits = FunctionTraits<Fn>;
-  using R = typename Traits::Result;
-  using Item = std::conditional_t<kStar, typename Traits::ArgTuple,
-                                  std::tuple_element_t<0, typename Traits::ArgTuple>>;
-  auto f = reinterpret_cast<Fn>(function);
-  auto items = decode<std::vector<Item>>(bytes);
+// RunChunk: f(x) for each x of a chunk (map, imap) or f(*x) (starmap).
+template <bool kStar, class R, class F, class Item>
+std::string RunChunk(F& f, std::vector<Item>& items) {
   auto call = [&](Item& item) -> decltype(auto) {
     if constexpr (kStar) {
       return std::apply(f, std::move(item));
@@ -115,6 +107,58 @@ std::string CallChunk(void* function, std::string_view bytes) {
     return EncodeResult(out);
   }
 }
+
+template <class F, bool kStar>
+using ChunkItem = std::conditional_t<kStar, typename Signature<F>::ArgTuple,
+                                     std::tuple_element_t<0, typename Signature<F>::ArgTuple>>;
+
+// TaskFunction<F>: how a task's callable travels and is called. A plain
+// function goes by address (named for spawn and forkserver workers); a
+// function object whose type is serializable goes in the task's bytes,
+// ahead of the arguments (its address is null).
+template <class F>
+struct TaskFunction {
+  static_assert(SerializableFunctor<F>,
+                "a Pool task is a plain function (or captureless lambda) or a function object "
+                "with a serialize() and a default constructor");
+  static void* Address(const F&) { return nullptr; }
+  // Encode: the callable's state (if any) followed by `tail`'s bytes.
+  template <class Tail>
+  static std::string Encode(const F& f, Tail&& tail) {
+    std::string bytes = encode(f);
+    bytes += tail();
+    return bytes;
+  }
+  static std::string One(void*, std::string_view bytes) {
+    auto [f, args] = decode<std::pair<F, typename Signature<F>::ArgTuple>>(bytes);
+    return RunOne(f, args);
+  }
+  template <bool kStar>
+  static std::string Chunk(void*, std::string_view bytes) {
+    auto [f, items] = decode<std::pair<F, std::vector<ChunkItem<F, kStar>>>>(bytes);
+    return RunChunk<kStar, typename Signature<F>::Result>(f, items);
+  }
+};
+template <PlainFunction F>
+struct TaskFunction<F> {
+  using Fn = FunctionPointer<F>;
+  static void* Address(const F& f) { return reinterpret_cast<void*>(+f); }
+  template <class Tail>
+  static std::string Encode(const F&, Tail&& tail) {
+    return tail();
+  }
+  static std::string One(void* function, std::string_view bytes) {
+    auto f = reinterpret_cast<Fn>(function);
+    auto args = decode<typename Signature<F>::ArgTuple>(bytes);
+    return RunOne(f, args);
+  }
+  template <bool kStar>
+  static std::string Chunk(void* function, std::string_view bytes) {
+    auto f = reinterpret_cast<Fn>(function);
+    auto items = decode<std::vector<ChunkItem<F, kStar>>>(bytes);
+    return RunChunk<kStar, typename Signature<F>::Result>(f, items);
+  }
+};
 
 }  // namespace mp::internal
 

@@ -8,6 +8,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "ipc/codec.h"
+
 namespace mp::internal {
 
 // PlainFunction: a function, function pointer or captureless lambda (`+f`
@@ -33,6 +35,35 @@ struct FunctionTraits<R (*)(P...)> {
 // noexcept functions (most of libc: ::getpid) have the same call.
 template <class R, class... P>
 struct FunctionTraits<R (*)(P...) noexcept> : FunctionTraits<R (*)(P...)> {};
+// A function object's operator(), for the signature of a task object.
+template <class R, class C, class... P>
+struct FunctionTraits<R (C::*)(P...)> : FunctionTraits<R (*)(P...)> {};
+template <class R, class C, class... P>
+struct FunctionTraits<R (C::*)(P...) const> : FunctionTraits<R (*)(P...)> {};
+template <class R, class C, class... P>
+struct FunctionTraits<R (C::*)(P...) noexcept> : FunctionTraits<R (*)(P...)> {};
+template <class R, class C, class... P>
+struct FunctionTraits<R (C::*)(P...) const noexcept> : FunctionTraits<R (*)(P...)> {};
+
+// SerializableFunctor: a function object whose type is serializable (its
+// state travels to the process that calls it; Python: a picklable callable
+// instance) and default-constructible (to decode into).
+template <class F>
+concept SerializableFunctor = std::is_class_v<F> && !PlainFunction<F> && is_serializable_v<F> &&
+                              std::is_default_constructible_v<F>;
+
+// Signature<F>: the traits of a plain function, or of a function object's
+// one (not overloaded, not a template) operator().
+template <class F>
+struct SignatureOf {
+  using type = FunctionTraits<decltype(&F::operator())>;
+};
+template <PlainFunction F>
+struct SignatureOf<F> {
+  using type = FunctionTraits<FunctionPointer<F>>;
+};
+template <class F>
+using Signature = typename SignatureOf<F>::type;
 
 }  // namespace mp::internal
 

@@ -168,12 +168,6 @@ int SpawnEntry(void* function, std::string_view args) {
   return CallTarget(f, DecodeForLife<std::tuple<A...>>(args));
 }
 
-// A function object whose type is serializable: its state travels with the
-// arguments. Python: a picklable callable instance.
-template <class F>
-concept SerializableFunctor = std::is_class_v<F> && !PlainFunction<F> && is_serializable_v<F> &&
-                              std::is_default_constructible_v<F>;
-
 template <class F, class... A>
 int FunctorSpawnEntry(void*, std::string_view bytes) {
   auto& [f, tuple] = DecodeForLife<std::pair<F, std::tuple<A...>>>(bytes);

@@ -438,6 +438,35 @@ TEST_P(PoolOfEveryMethod, SharedObjectArgumentsLeakNothing) {
   EXPECT_EQ(testing::OpenFds(), fds);
 }
 
+// A function object as a task: its state travels with each task.
+struct Scale {
+  int factor = 1;
+  int operator()(int x) const { return x * factor; }
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(factor);
+  }
+};
+struct AddPair {
+  int bias = 0;
+  int operator()(int a, int b) noexcept { return a + b + bias; }
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(bias);
+  }
+};
+
+TEST_P(PoolOfEveryMethod, FunctionObjectTasks) {
+  Pool pool(Options(2));
+  EXPECT_EQ(pool.apply(Scale{3}, 14), 42);
+  EXPECT_EQ(pool.map(Scale{-1}, std::vector<int>{1, 2, 3}, 2), (std::vector<int>{-1, -2, -3}));
+  EXPECT_EQ(pool.starmap(AddPair{100}, std::vector<std::tuple<int, int>>{{1, 2}, {3, 4}}),
+            (std::vector<int>{103, 107}));
+  std::vector<int> got;
+  for (int y : pool.imap(Scale{10}, std::vector<int>{1, 2, 3})) got.push_back(y);
+  EXPECT_EQ(got, (std::vector<int>{10, 20, 30}));
+}
+
 INSTANTIATE_TEST_SUITE_P(StartMethods, PoolOfEveryMethod,
                          ::testing::Values("fork", "spawn", "forkserver"),
                          [](const auto& info) { return info.param; });
