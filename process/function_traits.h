@@ -54,8 +54,13 @@ concept SerializableFunctor = std::is_class_v<F> && !PlainFunction<F> && is_seri
 
 // Signature<F>: the traits of a plain function, or of a function object's
 // one (not overloaded, not a template) operator().
+// Other types have none (SFINAE-friendly: an overload taking a callable is
+// not viable for them, rather than an error).
 template <class F>
-struct SignatureOf {
+struct SignatureOf {};
+template <class F>
+  requires(!PlainFunction<F> && requires { &F::operator(); })
+struct SignatureOf<F> {
   using type = FunctionTraits<decltype(&F::operator())>;
 };
 template <PlainFunction F>
