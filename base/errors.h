@@ -113,6 +113,14 @@ class WorkerLostError : public Error {
   using Error::Error;
 };
 
+// Python: concurrent.futures.CancelledError. The future was cancelled
+// before its task started.
+class CancelledError : public Error {
+ public:
+  CancelledError() : Error("the future was cancelled") {}
+  using Error::Error;
+};
+
 // An exception thrown in another process (a pool task, a manager call).
 // what() is the original message; type_name() the original exception type.
 class RemoteError : public Error {

@@ -100,6 +100,8 @@ class ResultState {
     if (error_) std::rethrow_exception(error_);
     return std::move(*value_);
   }
+  // error: the failure, null on success; call once ready.
+  std::exception_ptr error() const { return error_; }
   bool successful() const {
     if (!ready()) throw ValueError("AsyncResult.successful: result is not ready");
     return error_ == nullptr;

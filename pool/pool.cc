@@ -4,7 +4,9 @@
 #include <map>
 #include <mutex>
 
+#include "base/exception_types.h"
 #include "pool/pool_core.h"
+#include "pool/thread_pool_core.h"
 #include "process/process.h"
 #include "sync/fork_safe_mutex.h"
 
@@ -15,13 +17,17 @@ namespace internal {
 std::exception_ptr OutcomeError(const Outcome& outcome) {
   switch (outcome.kind) {
     case OutcomeKind::kError:
-      return std::make_exception_ptr(RemoteError(outcome.type_name, outcome.message));
+      return RebuildException(outcome.type_name, outcome.message);
     case OutcomeKind::kLost:
       return std::make_exception_ptr(WorkerLostError(outcome.message));
     case OutcomeKind::kTerminated:
       return std::make_exception_ptr(ProcessError(outcome.message));
     case OutcomeKind::kBroken:
       return std::make_exception_ptr(Error(outcome.message));
+    case OutcomeKind::kCancelled:
+      return std::make_exception_ptr(CancelledError());
+    case OutcomeKind::kTimeout:
+      return std::make_exception_ptr(TimeoutError(outcome.message));
     case OutcomeKind::kOk:
       break;
   }
@@ -123,9 +129,23 @@ Pool::Pool() : Pool(PoolOptions{}) {}
 Pool::Pool(int processes) : Pool(PoolOptions{.processes = processes}) {}
 
 Pool::Pool(PoolOptions options)
-    : core_(internal::MakePoolBackend(std::move(options))) {}
+    : core_(internal::MakePoolBackend(std::move(options))), control_(core_->control()) {}
+
+Pool::Pool(std::unique_ptr<internal::PoolBackend> backend)
+    : core_(std::move(backend)), control_(core_->control()) {}
 
 Pool::~Pool() = default;
+
+ThreadPool::ThreadPool() : ThreadPool(PoolOptions{}) {}
+
+ThreadPool::ThreadPool(int threads) : ThreadPool(PoolOptions{.processes = threads}) {}
+
+ThreadPool::ThreadPool(PoolOptions options)
+    : Pool(std::make_unique<internal::ThreadPoolCore>(std::move(options))) {}
+
+void Pool::cancel_queued() {
+  if (auto control = core_->control()) control->CancelQueued();
+}
 
 void Pool::close() { core_->Close(); }
 

@@ -82,7 +82,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "base/mutex.h"
+#include "absl/functional/any_invocable.h"
 #include "pool/async_result.h"
+#include "pool/future.h"
 #include "pool/pool_backend.h"
 #include "pool/task.h"
 #include "process/process.h"
@@ -121,11 +123,21 @@ using ResultOf = typename Signature<F>::Result;
 template <class F>
 using FirstArg = std::tuple_element_t<0, typename Signature<F>::ArgTuple>;
 
-// The results of imap/imap_unordered as they arrive.
+// The results of imap/imap_unordered as they arrive, and the input they
+// come from. The input is read in the consumer's thread: a chunk is
+// submitted whenever fewer than `buffersize` chunks are submitted and not
+// yet consumed (0: no bound, the whole input at once), so an endless input
+// takes bounded memory and the first result comes before the input ends.
 template <class R>
-class IMapState {
+class IMapState : public std::enable_shared_from_this<IMapState<R>> {
  public:
-  IMapState(size_t total_items, bool ordered) : total_(total_items), ordered_(ordered) {}
+  // Feed submits the chunk of the input that starts at item `first` and
+  // returns its length; 0 at the end of the input.
+  using Feed = absl::AnyInvocable<size_t(size_t first, std::shared_ptr<IMapState> self)>;
+
+  IMapState(bool ordered, size_t chunksize, size_t buffersize, Deadline deadline, Feed feed)
+      : ordered_(ordered), chunksize_(chunksize), buffersize_(buffersize), deadline_(deadline),
+        feed_(std::move(feed)) {}
 
   void Deliver(size_t first_index, std::vector<R> values, std::exception_ptr error, size_t count) {
     {
@@ -139,40 +151,86 @@ class IMapState {
     cv_.notify_all();
   }
 
-  // Next returns the next result (in order, or as it came), rethrowing a
-  // failed task's error; nullopt when every result was taken.
-  std::optional<R> Next(const Deadline& deadline) {
-    MutexLock lock(mu_);
-    if (taken_ == total_) return std::nullopt;
-    auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty();
-    };
-    if (!deadline) {
-      lock.Wait(cv_, available);
-    } else if (!lock.WaitUntil(cv_, *deadline, available)) {
-      throw TimeoutError("imap: next result not ready in time");
+  // FeedWhileRoom submits chunks while the buffer has room and the input
+  // has items. The input's and the pool's errors propagate.
+  void FeedWhileRoom() {
+    MutexLock feeding(feed_mu_);
+    for (;;) {
+      size_t first;
+      {
+        MutexLock lock(mu_);
+        if (exhausted_) return;
+        if (buffersize_ != 0 && submitted_ - taken_ + chunksize_ > buffersize_ * chunksize_) return;
+        first = submitted_;
+      }
+      const size_t n = feed_(first, this->shared_from_this());
+      {
+        MutexLock lock(mu_);
+        if (n == 0) {
+          exhausted_ = true;
+        } else {
+          submitted_ += n;
+        }
+      }
+      if (n == 0) cv_.notify_all();
     }
-    const size_t index = ordered_ ? taken_ : arrival_.front();
-    if (!ordered_) arrival_.pop_front();
-    auto node = ready_.extract(index);
-    ++taken_;
-    if (node.mapped().second) std::rethrow_exception(node.mapped().second);
-    return std::move(*node.mapped().first);
   }
 
-  size_t total() const { return total_; }
+  // Next returns the next result (in order, or as it came), rethrowing a
+  // failed task's error; nullopt when every result was taken. Without a
+  // deadline of its own it waits until the state's (Executor::map's).
+  std::optional<R> Next(const Deadline& deadline) {
+    FeedWhileRoom();
+    const Deadline until = deadline ? deadline : deadline_;
+    std::optional<R> value;
+    std::exception_ptr error;
+    {
+      MutexLock lock(mu_);
+      auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return (exhausted_ && taken_ == submitted_) ||
+               (ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty());
+      };
+      if (!until) {
+        lock.Wait(cv_, available);
+      } else if (!lock.WaitUntil(cv_, *until, available)) {
+        throw TimeoutError("imap: next result not ready in time");
+      }
+      if (exhausted_ && taken_ == submitted_) return std::nullopt;
+      const size_t index = ordered_ ? taken_ : arrival_.front();
+      if (!ordered_) arrival_.pop_front();
+      auto node = ready_.extract(index);
+      ++taken_;
+      error = std::move(node.mapped().second);
+      value = std::move(node.mapped().first);
+    }
+    if (error) std::rethrow_exception(error);
+    return value;
+  }
+
+  // submitted: how many items were submitted so far (all of them once the
+  // input ended).
+  size_t submitted() {
+    MutexLock lock(mu_);
+    return submitted_;
+  }
 
  private:
   void Add(size_t index, std::optional<R> value, std::exception_ptr error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ready_.emplace(index, std::make_pair(std::move(value), std::move(error)));
-    arrival_.push_back(index);
+    if (!ordered_) arrival_.push_back(index);
   }
 
   Mutex mu_;
   std::condition_variable cv_;
-  const size_t total_;
   const bool ordered_;
+  const size_t chunksize_;
+  const size_t buffersize_;
+  const Deadline deadline_;
+  Mutex feed_mu_;  // one feeder at a time; taken before mu_
+  Feed feed_ ABSL_GUARDED_BY(feed_mu_);
+  size_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
+  bool exhausted_ ABSL_GUARDED_BY(mu_) = false;
   size_t taken_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<size_t, std::pair<std::optional<R>, std::exception_ptr>> ready_ ABSL_GUARDED_BY(mu_);
   std::deque<size_t> arrival_ ABSL_GUARDED_BY(mu_);
@@ -195,7 +253,9 @@ class IMapIterator {
   R next(std::chrono::duration<Rep, Period> timeout) {
     return take(internal::DeadlineAfter(timeout));
   }
-  size_t size() const { return state_->total(); }
+  // size: the items submitted so far (all of them, for an input that
+  // imap took whole).
+  size_t size() const { return state_->submitted(); }
 
   class iterator {
    public:
@@ -306,17 +366,72 @@ class Pool {
 
   // imap: results one by one, in order, as soon as each is ready
   // (chunksize default 1). Python: imap.
+  //
+  // `items` is any input range, endless ones too. With buffersize 0 and
+  // an input of known size (a vector, a list, ...), imap submits all of it
+  // before it returns, as Python does. Otherwise it is lazy: at most
+  // `buffersize` chunks (default 16 per worker) are submitted and not yet
+  // consumed; the rest of the input is read as results are taken (in the
+  // taking thread), so memory stays flat and the first result comes before
+  // the input ends. A lazy imap needs its pool running (not closed) while
+  // it is consumed, and an input passed as an lvalue alive; an rvalue
+  // input is kept by the iterator. Python 3.14: imap(..., buffersize=).
   template <class F, class Range>
     requires internal::PoolFunction<F>
-  IMapIterator<internal::ResultOf<F>> imap(F func, const Range& items, size_t chunksize = 1) {
-    return IMap(func, items, chunksize, true);
+  IMapIterator<internal::ResultOf<F>> imap(F func, Range&& items, size_t chunksize = 1,
+                                           size_t buffersize = 0) {
+    return IMap(func, std::forward<Range>(items), chunksize, buffersize, true, std::nullopt);
   }
   // imap_unordered: results in the order they finish. Python: imap_unordered.
   template <class F, class Range>
     requires internal::PoolFunction<F>
-  IMapIterator<internal::ResultOf<F>> imap_unordered(F func, const Range& items, size_t chunksize = 1) {
-    return IMap(func, items, chunksize, false);
+  IMapIterator<internal::ResultOf<F>> imap_unordered(F func, Range&& items, size_t chunksize = 1,
+                                                     size_t buffersize = 0) {
+    return IMap(func, std::forward<Range>(items), chunksize, buffersize, false, std::nullopt);
   }
+
+  // submit runs func(args...) in a worker and returns its future, which
+  // can be cancelled until a worker starts it. Python:
+  // concurrent.futures.Executor.submit (pool/future.h).
+  template <class F, class... Args>
+    requires internal::PoolFunction<F>
+  Future<internal::ResultOf<F>> submit(F func, Args&&... args) {
+    using Task = internal::TaskFunction<F>;
+    using R = internal::ResultOf<F>;
+    using ArgTuple = typename internal::Signature<F>::ArgTuple;
+    static_assert(is_serializable_v<internal::Stored<R>>, "a Pool task's result must be serializable");
+    auto state = std::make_shared<typename Future<R>::State>();
+    std::vector<internal::ScopedFd> fds;
+    std::string bytes = internal::EncodeCollecting(
+        [&] { return Task::Encode(func, [&] { return encode(ArgTuple(std::forward<Args>(args)...)); }); },
+        &fds);
+    const uint64_t id = core_->SubmitControlled(
+        &Task::One, Task::Address(func), std::move(bytes), std::move(fds),
+        [state](internal::Outcome&& outcome) {
+          state->Complete(outcome, [&] {
+            if constexpr (std::is_void_v<R>) {
+              return std::monostate{};
+            } else {
+              return decode<R>(outcome.payload);
+            }
+          });
+        });
+    state->Attach(id, control_);
+    return Future<R>(state);
+  }
+
+  // ordered_imap: imap whose next() waits until `deadline` at the latest
+  // (Executor::map).
+  template <class F, class Range>
+    requires internal::PoolFunction<F>
+  IMapIterator<internal::ResultOf<F>> ordered_imap(F func, Range&& items, size_t chunksize,
+                                                   size_t buffersize, internal::Deadline deadline) {
+    return IMap(func, std::forward<Range>(items), chunksize, buffersize, true, deadline);
+  }
+
+  // cancel_queued cancels every future whose task has not started
+  // (Executor::shutdown(cancel_futures=true)).
+  void cancel_queued();
 
   // close: no more tasks; workers exit once the queued ones are done.
   void close();
@@ -326,6 +441,10 @@ class Pool {
   void join();
 
   int processes() const { return core_->processes(); }
+
+ protected:
+  // A pool on another backend (ThreadPool's threads).
+  explicit Pool(std::unique_ptr<internal::PoolBackend> backend);
 
  private:
   template <class R, class C, class E>
@@ -492,30 +611,75 @@ class Pool {
     return AsyncResult<Out>(state);
   }
 
+  // The input of a lazy imap: its view (owning an rvalue input) and where
+  // reading it has got to. On the heap: the iterators point into the view.
+  template <class View>
+  struct InputSource {
+    explicit InputSource(View v)
+        : view(std::move(v)), it(std::ranges::begin(view)), end(std::ranges::end(view)) {}
+    View view;
+    std::ranges::iterator_t<View> it;
+    std::ranges::sentinel_t<View> end;
+  };
+
   template <class F, class Range>
-  IMapIterator<internal::ResultOf<F>> IMap(F func, const Range& items, size_t chunksize,
-                                           bool ordered) {
+  IMapIterator<internal::ResultOf<F>> IMap(F func, Range&& items, size_t chunksize, size_t buffersize,
+                                           bool ordered, internal::Deadline deadline) {
     using R = internal::ResultOf<F>;
+    using Item = internal::FirstArg<F>;
+    using Task = internal::TaskFunction<F>;
+    using State = internal::IMapState<R>;
     static_assert(!std::is_void_v<R>, "imap needs a function that returns a value");
-    decltype(auto) all = Items<internal::FirstArg<F>>(items);
-    auto state = std::make_shared<internal::IMapState<R>>(all.size(), ordered);
     if (chunksize == 0) chunksize = 1;
-    SubmitChunks<false>(func, all, chunksize,
-                        [state](size_t first, size_t count, internal::Outcome&& outcome) {
-                          if (outcome.kind != internal::OutcomeKind::kOk) {
-                            state->Deliver(first, {}, internal::OutcomeError(outcome), count);
-                            return;
-                          }
-                          try {
-                            state->Deliver(first, decode<std::vector<R>>(outcome.payload), nullptr, count);
-                          } catch (...) {
-                            state->Deliver(first, {}, std::current_exception(), count);
-                          }
-                        });
+    if (buffersize == 0 && !std::ranges::sized_range<Range>) {
+      buffersize = 16 * static_cast<size_t>(processes());
+    }
+    using View = decltype(std::views::all(std::forward<Range>(items)));
+    auto source = std::make_unique<InputSource<View>>(std::views::all(std::forward<Range>(items)));
+    auto feed = [this, func, chunksize, source = std::move(source)](
+                    size_t first, std::shared_ptr<State> self) -> size_t {
+      std::vector<Item> chunk;
+      for (; chunk.size() < chunksize && source->it != source->end; ++source->it) {
+        chunk.push_back(Item(*source->it));
+      }
+      if (chunk.empty()) return 0;
+      const size_t count = chunk.size();
+      SubmitTask(&Task::template Chunk<false>, Task::Address(func),
+                 [&] { return Task::Encode(func, [&] { return encode_span(std::span<const Item>(chunk)); }); },
+                 [self = std::move(self), first, count](internal::Outcome&& outcome) {
+                   if (outcome.kind != internal::OutcomeKind::kOk) {
+                     self->Deliver(first, {}, internal::OutcomeError(outcome), count);
+                     return;
+                   }
+                   try {
+                     self->Deliver(first, decode<std::vector<R>>(outcome.payload), nullptr, count);
+                   } catch (...) {
+                     self->Deliver(first, {}, std::current_exception(), count);
+                   }
+                 });
+      return count;
+    };
+    auto state = std::make_shared<State>(ordered, chunksize, buffersize, deadline, std::move(feed));
+    state->FeedWhileRoom();
     return IMapIterator<R>(state);
   }
 
   std::unique_ptr<internal::PoolBackend> core_;
+  std::weak_ptr<internal::TaskControl> control_;  // core_'s, for futures
+};
+
+// ThreadPool: a Pool whose workers are threads of this process, for
+// I/O-bound work and for tests; the same API and tasks. Python:
+// multiprocessing.pool.ThreadPool. Differences from a Pool: task_timeout
+// is refused (mp::ValueError: a thread cannot be killed), maxtasksperchild
+// is ignored, terminate() fails the queued tasks but cannot stop running
+// ones (join() waits for them), and callbacks run on the thread that ran
+// the task.
+class ThreadPool : public Pool {
+ public:
+  ThreadPool();
+  explicit ThreadPool(int threads);
+  explicit ThreadPool(PoolOptions options);
 };
 
 }  // namespace mp

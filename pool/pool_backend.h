@@ -20,6 +20,7 @@
 #include "base/descriptors.h"
 #include "base/errors.h"
 #include "pool/task.h"
+#include "pool/task_control.h"
 
 namespace mp {
 
@@ -41,6 +42,10 @@ struct PoolOptions {
   // before it SIGKILLs them: a task that blocks or ignores SIGTERM cannot
   // make terminate(), join() or ~Pool hang.
   std::chrono::milliseconds terminate_grace = std::chrono::seconds(1);
+  // A task still running after this long is killed with its worker (a new
+  // one is started); its result raises mp::TimeoutError. None: no limit.
+  // (billiard's hard time limit; measured to within a tenth of it.)
+  std::optional<std::chrono::duration<double>> task_timeout;
 };
 
 namespace internal {
@@ -67,6 +72,17 @@ class PoolBackend {
     }
     Submit(entry, function, std::move(args), std::move(done));
   }
+  // SubmitControlled: a future's task, which TaskControl can cancel before
+  // it starts; returns its id. Backends without control run it as any
+  // other task (0: no control).
+  virtual uint64_t SubmitControlled(TaskEntry entry, void* function, std::string args,
+                                    std::vector<ScopedFd> fds, Done done) {
+    SubmitShared(entry, function, std::move(args), std::move(fds), std::move(done));
+    return 0;
+  }
+  // control: cancels and watches controlled tasks; it may outlive the
+  // backend (it then cancels nothing). Null: no control.
+  virtual std::shared_ptr<TaskControl> control() { return nullptr; }
   virtual void Close() = 0;
   virtual void Terminate() = 0;
   // Join waits for every worker to end. mp::ProcessError unless closed or

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "base/errors.h"
+#include "base/exception_types.h"
 
 namespace mp::internal {
 namespace {
@@ -84,6 +85,55 @@ std::string PoolCore::PortableCode(TaskEntry entry, void* function) {
   return it->second;
 }
 
+// The pool's TaskControl: futures hold it (weakly), so it outlives the pool;
+// once the pool is gone it cancels nothing.
+class PoolCore::Control : public TaskControl {
+ public:
+  explicit Control(PoolCore* pool) : pool_(pool), gates_(pool->gates_) {}
+  bool Cancel(uint64_t id) override {
+    Done done;
+    {
+      MutexLock lock(mu_);
+      if (pool_ == nullptr || !pool_->CancelTask(id, &done)) return false;
+    }
+    // Outside the lock: the future's callbacks may cancel other futures.
+    CompleteCancelled(id, std::move(done));
+    return true;
+  }
+  bool Running(uint64_t id) const override { return gates_.Running(id); }
+  void CancelQueued() override {
+    std::vector<std::pair<uint64_t, Done>> cancelled;
+    {
+      MutexLock lock(mu_);
+      PoolCore* pool = pool_;
+      if (pool == nullptr) return;
+      gates_.ForEachQueued([&](uint64_t id) {
+        Done done;
+        if (pool->CancelTask(id, &done)) cancelled.emplace_back(id, std::move(done));
+      });
+    }
+    for (auto& [id, done] : cancelled) CompleteCancelled(id, std::move(done));
+  }
+  static void CompleteCancelled(uint64_t id, Done done) {
+    if (!done) return;
+    Outcome cancelled;
+    cancelled.id = id;
+    cancelled.kind = OutcomeKind::kCancelled;
+    done(std::move(cancelled));
+  }
+  void Detach() {
+    MutexLock lock(mu_);
+    pool_ = nullptr;
+  }
+
+ private:
+  Mutex mu_;
+  PoolCore* pool_ ABSL_GUARDED_BY(mu_);
+  TaskGates gates_;  // the same shared words as the pool's
+};
+
+std::shared_ptr<TaskControl> PoolCore::control() { return control_; }
+
 class PoolCore::SubmitterScope {
  public:
   explicit SubmitterScope(PoolCore* pool) : pool_(pool) { pool_->submitters_.fetch_add(1); }
@@ -105,6 +155,11 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
   if (processes_ <= 0) throw ValueError("Pool: number of processes must be at least 1");
   if (maxtasksperchild_ < 0) throw ValueError("Pool: maxtasksperchild must be >= 0");
   if (terminate_grace_.count() < 0) throw ValueError("Pool: terminate_grace must be >= 0");
+  if (options.task_timeout && !(options.task_timeout->count() > 0)) {
+    throw ValueError("Pool: task_timeout must be more than 0");
+  }
+  task_timeout_ = options.task_timeout;
+  control_ = std::make_shared<Control>(this);
   method_ = options.start_method.empty() ? get_start_method() : options.start_method;
   get_context(method_);  // mp::ValueError for an unknown method
   portable_code_ = method_ != "fork";
@@ -131,6 +186,7 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
     MutexLock lock(mu_);
     workers_.resize(static_cast<size_t>(processes_));
     retry_.resize(static_cast<size_t>(processes_));
+    watches_.resize(static_cast<size_t>(processes_));
     // The launcher is forked now, before this pool starts any thread. A
     // worker that cannot be started now is retried by the monitor.
     for (size_t slot = 0; slot < workers_.size(); ++slot) StartWorkerLocked(slot);
@@ -154,6 +210,7 @@ PoolCore::PoolCore(PoolOptions options, const std::string& worker_name_prefix)
 
 PoolCore::~PoolCore() {
   // Like leaving Python's `with Pool() as p:`; both are no-ops after join().
+  control_->Detach();
   Terminate();
   Join();
   ::close(wake_fd_);
@@ -175,6 +232,7 @@ struct WorkerContext {
   int maxtasksperchild = 0;
   bool portable_code = false;  // tasks name their code (CodeRef), not by address
   Connection* courier = nullptr;  // the pool's courier (workers' end)
+  TaskGates* gates = nullptr;
 };
 
 namespace {
@@ -260,6 +318,14 @@ int RunWorker(const WorkerContext& w) {
     }
     Outcome outcome;
     outcome.id = task.id;
+    if (task.gated && !w.gates->Begin(task.id)) {
+      // A future cancelled before it started: never run. The pool hears of
+      // it so that it frees the task's gate.
+      outcome.kind = OutcomeKind::kCancelled;
+      w.outcomes->Put(Encode(outcome), std::nullopt);
+      ClearClaim(w.claim);
+      continue;
+    }
     try {
       auto [entry, function] = ResolveTaskCode(task, w.portable_code);
       DescriptorSource shared;
@@ -269,18 +335,9 @@ int RunWorker(const WorkerContext& w) {
       }
       ScopedDescriptorSource arguments(&shared);
       outcome.payload = entry(function, task.args);
-    } catch (const RemoteError& e) {
-      outcome.kind = OutcomeKind::kError;
-      outcome.type_name = e.type_name();
-      outcome.message = e.what();
-    } catch (const std::exception& e) {
-      outcome.kind = OutcomeKind::kError;
-      outcome.type_name = CurrentExceptionTypeName();
-      outcome.message = e.what();
     } catch (...) {
       outcome.kind = OutcomeKind::kError;
-      outcome.type_name = CurrentExceptionTypeName();
-      outcome.message = "unknown exception";
+      DescribeCurrentException(&outcome.type_name, &outcome.message);
     }
     w.outcomes->Put(Encode(outcome), std::nullopt);
     ClearClaim(w.claim);
@@ -297,12 +354,14 @@ int PoolCore::WorkerMain(int slot) {
   w.maxtasksperchild = maxtasksperchild_;
   courier_.reset();  // the pool's end: not the worker's business
   w.courier = &*courier_workers_;
+  w.gates = &gates_;
   return RunWorker(w);
 }
 
 int SpawnedPoolWorker(PoolWorkerSetup setup) {
+  TaskGates gates(setup.gates);
   if (setup.claims.size() <= setup.slot ||
-      setup.init_errors.size() < (setup.slot + 1) * PoolCore::kInitErrorBytes) {
+      setup.init_errors.size() < (setup.slot + 1) * PoolCore::kInitErrorBytes || !gates.Valid()) {
     return 2;  // Not a setup this pool made.
   }
   WorkerContext w{setup.tasks.get(), setup.outcomes.get(), &setup.claims[setup.slot],
@@ -313,6 +372,7 @@ int SpawnedPoolWorker(PoolWorkerSetup setup) {
   w.maxtasksperchild = setup.maxtasksperchild;
   w.portable_code = true;
   w.courier = &setup.courier;
+  w.gates = &gates;
   return RunWorker(w);
 }
 
@@ -325,7 +385,7 @@ bool PoolCore::StartWorkerLocked(size_t slot) {
     if (portable_code_) {
       // A fresh program (spawn) or a fork of the forkserver: the pool's
       // shared memory travels as descriptors.
-      PoolWorkerSetup setup{SharedRing(&tasks_), SharedRing(&outcomes_), claims_, init_errors_, slot,
+      PoolWorkerSetup setup{SharedRing(&tasks_), SharedRing(&outcomes_), claims_, init_errors_, gates_.words(), slot,
                             maxtasksperchild_, initializer_code_, *courier_workers_};
       auto worker = std::make_unique<Process>(
           ProcessOptions{.name_prefix = worker_prefix_, .daemon = true, .start_method = method_},
@@ -377,13 +437,30 @@ void PoolCore::StartDueWorkers() {
 }
 
 void PoolCore::Submit(TaskEntry entry, void* function, std::string args, Done done) {
-  SubmitTask(entry, function, std::move(args), {}, std::move(done));
+  SubmitTask(entry, function, std::move(args), {}, std::move(done), /*gated=*/false);
+}
+
+uint64_t PoolCore::SubmitControlled(TaskEntry entry, void* function, std::string args,
+                                    std::vector<ScopedFd> fds, Done done) {
+  if (!fds.empty()) {
+    std::call_once(courier_started_, [this] { courier_thread_ = std::thread([this] { CourierLoop(); }); });
+  }
+  return SubmitTask(entry, function, std::move(args), std::move(fds), std::move(done), /*gated=*/true);
+}
+
+bool PoolCore::CancelTask(uint64_t id, Done* done) {
+  if (!gates_.Cancel(id)) return false;
+  // The worker that takes it will skip it and report kCancelled, which
+  // frees the gate; the caller completes the future now.
+  DropParcel(id);
+  *done = pending_.Take(id);
+  return true;
 }
 
 void PoolCore::SubmitShared(TaskEntry entry, void* function, std::string args,
                             std::vector<ScopedFd> fds, Done done) {
   std::call_once(courier_started_, [this] { courier_thread_ = std::thread([this] { CourierLoop(); }); });
-  SubmitTask(entry, function, std::move(args), std::move(fds), std::move(done));
+  SubmitTask(entry, function, std::move(args), std::move(fds), std::move(done), /*gated=*/false);
 }
 
 void PoolCore::CourierLoop() {
@@ -429,8 +506,8 @@ void PoolCore::AnswerCourierRequest(std::string_view request, DescriptorSource& 
   }
 }
 
-void PoolCore::SubmitTask(TaskEntry entry, void* function, std::string args,
-                          std::vector<ScopedFd> fds, Done done) {
+uint64_t PoolCore::SubmitTask(TaskEntry entry, void* function, std::string args,
+                              std::vector<ScopedFd> fds, Done done, bool gated) {
   Outcome failed;  // set when the task fails before it is queued
   {
     SubmitterScope in(this);
@@ -446,13 +523,15 @@ void PoolCore::SubmitTask(TaskEntry entry, void* function, std::string args,
         MutexLock lock(parcels_mu_);
         parcels_[task.id] = std::move(fds);
       }
+      task.gated = gated && gates_.Open(task.id);
       pending_.Add(task.id, std::move(done));
-      if (Enqueue(Encode(task), /*behind_overflow=*/false)) return;
+      if (Enqueue(Encode(task), /*behind_overflow=*/false)) return task.id;
       // Terminated or broken while waiting for room: the task fails now
       // (unless the pool failed it already).
       DropParcel(task.id);
+      gates_.Close(task.id);
       done = pending_.Take(task.id);
-      if (!done) return;
+      if (!done) return task.id;
       failed.id = task.id;
       failed.kind = broken_.load() ? OutcomeKind::kBroken : OutcomeKind::kTerminated;
       failed.message = "the pool was terminated before the task could be queued";
@@ -461,6 +540,7 @@ void PoolCore::SubmitTask(TaskEntry entry, void* function, std::string args,
   // Outside the gate: a callback that calls close() must not wait for us.
   if (failed.kind == OutcomeKind::kBroken) failed.message = broken_message_;
   done(std::move(failed));
+  return 0;
 }
 
 bool PoolCore::Enqueue(std::string_view item, bool behind_overflow) {
@@ -506,6 +586,7 @@ void PoolCore::DropParcel(uint64_t id) {
 
 void PoolCore::Finish(Outcome&& outcome) {
   DropParcel(outcome.id);  // a task that ended (or was lost) without taking them
+  gates_.Close(outcome.id);
   Done done = pending_.Take(outcome.id);
   if (!done) return;  // Already failed (its worker died).
   try {
@@ -578,6 +659,10 @@ void PoolCore::MonitorLoop() {
         killed_ = true;
       }
       if (kill_at_ && !killed_) next_timer = kill_at_;
+      if (task_timeout_) {
+        const Deadline look_again = WatchTaskTimes();
+        if (!next_timer || *look_again < *next_timer) next_timer = look_again;
+      }
       bool any = false;
       for (size_t slot = 0; slot < workers_.size(); ++slot) {
         if (retry_[slot]) {
@@ -627,12 +712,25 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
   worker->join();
   const int code = worker->exitcode().value_or(255);
   const uint64_t claimed = std::atomic_ref<uint64_t>(claims_[slot]).exchange(0);
+  uint64_t killed_for = 0;
+  {
+    MutexLock lock(mu_);
+    killed_for = std::exchange(watches_[slot].killed_for, 0);
+    watches_[slot].id = 0;
+  }
   if (claimed != 0) {
     Outcome lost;
     lost.id = claimed;
-    lost.kind = state_.load() == State::kTerminate ? OutcomeKind::kTerminated : OutcomeKind::kLost;
-    lost.message = "worker " + worker->name() + " (pid " + std::to_string(worker->pid()) +
-                   ") died with exit code " + std::to_string(code) + " while running the task";
+    if (claimed == killed_for) {
+      lost.kind = OutcomeKind::kTimeout;
+      lost.message = "the task ran longer than the pool's task_timeout (" +
+                     std::to_string(task_timeout_->count()) + " s): worker " + worker->name() +
+                     " (pid " + std::to_string(worker->pid()) + ") was killed";
+    } else {
+      lost.kind = state_.load() == State::kTerminate ? OutcomeKind::kTerminated : OutcomeKind::kLost;
+      lost.message = "worker " + worker->name() + " (pid " + std::to_string(worker->pid()) +
+                     ") died with exit code " + std::to_string(code) + " while running the task";
+    }
     Finish(std::move(lost));
   }
   bool broke = false;
@@ -658,6 +756,31 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
     }
   }
   if (broke) FailPendingOfBrokenPool();
+}
+
+Deadline PoolCore::WatchTaskTimes() {
+  // The workers do not say when they start a task (that would cost every
+  // task a system call): the monitor looks at their claims every tenth of
+  // the limit, so a task is killed between 1.0 and 1.1 times its limit.
+  const auto limit = std::chrono::duration_cast<Clock::duration>(*task_timeout_);
+  const auto tick = std::clamp<Clock::duration>(limit / 10, std::chrono::milliseconds(1),
+                                                std::chrono::milliseconds(100));
+  const auto now = Clock::now();
+  for (size_t slot = 0; slot < workers_.size(); ++slot) {
+    TaskWatch& watch = watches_[slot];
+    const uint64_t claimed = std::atomic_ref<uint64_t>(claims_[slot]).load();
+    if (claimed != watch.id) {
+      watch.id = claimed;
+      watch.since = now;
+      continue;
+    }
+    if (claimed == 0 || watch.killed_for == claimed || !workers_[slot]) continue;
+    if (now - watch.since >= limit) {
+      watch.killed_for = claimed;  // HandleWorkerEnd fails it with TimeoutError
+      workers_[slot]->kill();
+    }
+  }
+  return now + tick;
 }
 
 void PoolCore::BreakLocked(std::string why) {

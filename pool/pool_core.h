@@ -82,13 +82,14 @@ struct PoolWorkerSetup {
   SharedRing outcomes;
   RawArray<uint64_t> claims;
   RawArray<char> init_errors;
+  RawArray<uint64_t> gates;
   size_t slot = 0;
   int maxtasksperchild = 0;
   std::optional<CodeRef> initializer;
   Connection courier;  // the workers' end (see PoolCore::courier_)
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(tasks, outcomes, claims, init_errors, slot, maxtasksperchild, initializer, courier);
+    ar(tasks, outcomes, claims, init_errors, gates, slot, maxtasksperchild, initializer, courier);
   }
 };
 
@@ -110,6 +111,9 @@ class PoolCore : public PoolBackend {
   void Submit(TaskEntry entry, void* function, std::string args, Done done) override;
   void SubmitShared(TaskEntry entry, void* function, std::string args, std::vector<ScopedFd> fds,
                     Done done) override;
+  uint64_t SubmitControlled(TaskEntry entry, void* function, std::string args,
+                            std::vector<ScopedFd> fds, Done done) override;
+  std::shared_ptr<TaskControl> control() override;
   void Close() override;
   void Terminate() override;
   void Join() override;
@@ -123,10 +127,19 @@ class PoolCore : public PoolBackend {
 
   // Holds a place at the gate while a Submit runs (see submitters_).
   class SubmitterScope;
+  class Control;
 
   int WorkerMain(int slot);
-  void SubmitTask(TaskEntry entry, void* function, std::string args, std::vector<ScopedFd> fds,
-                  Done done);
+  // SubmitTask queues a task and returns its id (0 if it failed at once).
+  uint64_t SubmitTask(TaskEntry entry, void* function, std::string args, std::vector<ScopedFd> fds,
+                      Done done, bool gated);
+  // CancelTask: Control's Cancel: true if the gate moved to cancelled; then
+  // *done is the task's completion (empty if it completed already), for
+  // the caller to run with kCancelled.
+  bool CancelTask(uint64_t id, Done* done);
+  // WatchTaskTimes (monitor, under mu_): kills the workers whose task ran
+  // past task_timeout_; returns when to look again.
+  Deadline WatchTaskTimes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CourierLoop hands the descriptors of a task's shared objects to the
   // worker that took it, on request (see courier_).
   void CourierLoop();
@@ -178,6 +191,17 @@ class PoolCore : public PoolBackend {
   ByteQueue outcomes_;
   RawArray<uint64_t> claims_;  // per slot: the id of the task being run, or 0
   RawArray<char> init_errors_;  // per slot: why its initializer failed
+  TaskGates gates_;             // futures' tasks (see task_control.h)
+  std::shared_ptr<Control> control_;
+  std::optional<std::chrono::duration<double>> task_timeout_;
+  // Per slot, for task_timeout: the task it was seen running, since when,
+  // and the task it was killed for.
+  struct TaskWatch {
+    uint64_t id = 0;
+    Clock::time_point since;
+    uint64_t killed_for = 0;
+  };
+  std::vector<TaskWatch> watches_ ABSL_GUARDED_BY(mu_);
 
   std::unique_ptr<Launcher> launcher_ ABSL_GUARDED_BY(mu_);  // once the threads run
   std::atomic<uint64_t> next_id_{1};

@@ -37,15 +37,20 @@ struct TaskMessage {
   // The task's arguments hold this many shared objects, whose descriptors
   // the worker asks the pool for (PoolCore's courier) before decoding.
   uint32_t descriptors = 0;
+  // A future's task: the worker starts it only if it moves its gate from
+  // queued to running (pool/task_control.h).
+  bool gated = false;
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(id, entry, function, args, code, descriptors);
+    ar(id, entry, function, args, code, descriptors, gated);
   }
 };
 
 // kBroken: the pool can no longer run tasks (no worker could be started, or
-// the initializer kept failing); the message says why.
-enum class OutcomeKind : uint8_t { kOk, kError, kLost, kTerminated, kBroken };
+// the initializer kept failing); the message says why. kCancelled: a
+// future's task cancelled before it started. kTimeout: the task ran past
+// the pool's task_timeout, and its worker was killed.
+enum class OutcomeKind : uint8_t { kOk, kError, kLost, kTerminated, kBroken, kCancelled, kTimeout };
 
 // ThrowEncodeFailure rethrows the exception being handled, thrown while a
 // task's result was being encoded, as an mp::Error that says so.

@@ -98,7 +98,12 @@ class RawArray {
   explicit RawArray(size_t n)
       : object_(internal::SharedObject<Header>::Make(n * sizeof(T))), size_(n) {
     object_->size = n;
-    for (size_t i = 0; i < n; ++i) new (data() + i) T{};
+    // A fresh region is zero-filled by the kernel, which is T{} for numbers:
+    // their pages are then touched only when used (a pool's task gates
+    // are megabytes, mostly never used).
+    if constexpr (!std::is_arithmetic_v<T>) {
+      for (size_t i = 0; i < n; ++i) new (data() + i) T{};
+    }
   }
   RawArray(std::initializer_list<T> values) : RawArray(values.begin(), values.end()) {}
   explicit RawArray(const std::vector<T>& values) : RawArray(values.begin(), values.end()) {}

@@ -10,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "base/errors.h"
+#include "base/exception_types.h"
 #include "base/mutex.h"
 #include "base/pidfd.h"
 #include "base/scoped_fd.h"
@@ -92,15 +93,11 @@ void ThrowFor(wire::ErrorCode code, const std::string& message) {
     case ErrorCode::kBrokenBarrier:
       throw BrokenBarrierError(message);
     case ErrorCode::kRemote: {
-      // "<type>\n<what>": mp::'s own types come back as themselves.
+      // "<type>\n<what>": registered types come back as themselves.
       const size_t newline = message.find('\n');
       const std::string type = message.substr(0, newline);
       const std::string what = newline == std::string::npos ? "" : message.substr(newline + 1);
-      if (type == "mp::KeyError") throw KeyError(what);
-      if (type == "mp::IndexError") throw IndexError(what);
-      if (type == "mp::ValueError") throw ValueError(what);
-      if (type == "mp::Error") throw Error(what);
-      throw RemoteError(type, what);
+      std::rethrow_exception(RebuildException(type, what));
     }
     case ErrorCode::kNone:
     case ErrorCode::kError:
