@@ -10,13 +10,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ranges>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "ipc/connection.h"
 #include "ipc/queue.h"
 #include "ipc/shared_memory.h"
 #include "manager/manager.h"
+#include "pool/executor.h"
 #include "pool/pool.h"
 #include "process/context.h"
 #include "process/process.h"
@@ -465,6 +468,39 @@ TEST_P(PoolOfEveryMethod, FunctionObjectTasks) {
   std::vector<int> got;
   for (int y : pool.imap(Scale{10}, std::vector<int>{1, 2, 3})) got.push_back(y);
   EXPECT_EQ(got, (std::vector<int>{10, 20, 30}));
+}
+
+int BlocksUntil(Event started, Event release, int x) {
+  started.set();
+  release.wait(30s);
+  return x;
+}
+int Pauses(int x) {
+  if (x == 1) ::pause();
+  return x;
+}
+int ThrowsOutOfRange(int) { throw std::out_of_range("index 9 of 3"); }
+
+TEST_P(PoolOfEveryMethod, ExecutorSubmitCancelTimeLimitAndExceptionTypes) {
+  ProcessPoolExecutor ex({.max_workers = 1, .task_timeout = 1s, .start_method = GetParam()});
+  Event started, release;
+  Future<int> blocker = ex.submit(&BlocksUntil, started, release, 1);
+  ASSERT_TRUE(started.wait(20s));
+  EXPECT_TRUE(blocker.running());
+  Future<int> queued = ex.submit(&Square, 3);
+  EXPECT_TRUE(queued.cancel());
+  EXPECT_THROW(queued.result(), CancelledError);
+  release.set();
+  EXPECT_EQ(blocker.result(20s), 1);
+  EXPECT_THROW(ex.submit(&Pauses, 1).result(20s), TimeoutError);  // killed; a worker replaces it
+  EXPECT_THROW(ex.submit(&ThrowsOutOfRange, 0).result(20s), std::out_of_range);
+  std::vector<int> ys;
+  for (int y : ex.map(&Square, std::views::iota(0), {.chunksize = 2, .buffersize = 4})) {
+    ys.push_back(y);
+    if (ys.size() == 10) break;
+  }
+  EXPECT_EQ(ys.back(), 81);
+  ex.shutdown();
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, PoolOfEveryMethod,
