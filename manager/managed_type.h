@@ -180,6 +180,11 @@ template <class T>
 class Managed : public ProxyBase {
  public:
   using ProxyBase::ProxyBase;
+  // Python's repr: <AutoProxy[Maths] object, typeid 'Maths' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Managed& p) {
+    const std::string name = MpManagedTypeName(static_cast<const T*>(nullptr));
+    return internal::PrintProxy(os, "AutoProxy[" + name + "]", name, &p);
+  }
   // call<&T::method>(args...) runs the method on the server's object and
   // returns its result.
   template <auto M, class... Args>

@@ -42,7 +42,9 @@
 #include <numeric>
 #include <optional>
 #include <ranges>
+#include <ostream>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -62,6 +64,14 @@ struct Slice {
   std::optional<long> stop;
   long step = 1;
 };
+
+namespace internal {
+// PrintProxy writes Python's repr of a proxy.
+inline std::ostream& PrintProxy(std::ostream& os, std::string_view proxy_class, std::string_view type_id,
+                                const void* self) {
+  return os << '<' << proxy_class << " object, typeid '" << type_id << "' at " << self << '>';
+}
+}  // namespace internal
 
 namespace proxy {
 
@@ -165,6 +175,10 @@ class Lock;
 template <class T>
 class Queue : public ProxyBase {
  public:
+  // Python's repr: <AutoProxy[Queue] object, typeid 'Queue' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Queue& p) {
+    return internal::PrintProxy(os, "AutoProxy[Queue]", "Queue", &p);
+  }
   Queue() = default;
   Queue(internal::ObjectRef ref, uint64_t pin, long maxsize) : ProxyBase(std::move(ref), pin), maxsize_(maxsize) {}
 
@@ -223,6 +237,10 @@ class Queue : public ProxyBase {
 template <class T>
 class JoinableQueue : public Queue<T> {
  public:
+  // Python's repr: <AutoProxy[JoinableQueue] object, typeid 'JoinableQueue' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const JoinableQueue& p) {
+    return internal::PrintProxy(os, "AutoProxy[JoinableQueue]", "JoinableQueue", &p);
+  }
   using Queue<T>::Queue;
   // task_done: one item taken is processed. mp::ValueError if called more
   // times than items were put.
@@ -248,6 +266,10 @@ class JoinableQueue : public Queue<T> {
 template <class K, class V>
 class Dict : public ProxyBase {
  public:
+  // Python's repr: <DictProxy object, typeid 'dict' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Dict& p) {
+    return internal::PrintProxy(os, "DictProxy", "dict", &p);
+  }
   using ProxyBase::ProxyBase;
   using Item = std::pair<K, V>;
   using iterator = SnapshotIterator<Item>;
@@ -323,6 +345,10 @@ class Dict : public ProxyBase {
 template <class T>
 class List : public ProxyBase {
  public:
+  // Python's repr: <ListProxy object, typeid 'list' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const List& p) {
+    return internal::PrintProxy(os, "ListProxy", "list", &p);
+  }
   using ProxyBase::ProxyBase;
   using iterator = SnapshotIterator<T>;
 
@@ -407,6 +433,10 @@ class List : public ProxyBase {
 template <class T>
 class Array : private List<T> {
  public:
+  // Python's repr: <ArrayProxy object, typeid 'Array' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Array& p) {
+    return internal::PrintProxy(os, "ArrayProxy", "Array", &p);
+  }
   Array() = default;
   Array(internal::ObjectRef ref, uint64_t pin) : List<T>(std::move(ref), pin) {}
   using List<T>::get;
@@ -429,6 +459,10 @@ class Array : private List<T> {
 template <class T>
 class Set : public ProxyBase {
  public:
+  // Python's repr: <SetProxy object, typeid 'set' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Set& p) {
+    return internal::PrintProxy(os, "SetProxy", "set", &p);
+  }
   using ProxyBase::ProxyBase;
   void add(const T& item) { call(internal::wire::SetAdd{{}, encode(item)}); }
   // remove: mp::KeyError if `item` is not in the set; discard: no error.
@@ -452,6 +486,10 @@ class Set : public ProxyBase {
 // holds is released if it goes away.
 class Lock : public ProxyBase {
  public:
+  // Python's repr: <AcquirerProxy object, typeid 'Lock' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Lock& p) {
+    return internal::PrintProxy(os, "AcquirerProxy", "Lock", &p);
+  }
   using ProxyBase::ProxyBase;
   void acquire() { call(internal::wire::LockAcquire{{}, {true, -1}}); }
   bool acquire(bool block) { return call(internal::wire::LockAcquire{{}, {block, -1}}); }
@@ -471,6 +509,10 @@ using RLock = Lock;
 // initial value is mp::ValueError).
 class Semaphore : public ProxyBase {
  public:
+  // Python's repr: <AcquirerProxy object, typeid 'Semaphore' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Semaphore& p) {
+    return internal::PrintProxy(os, "AcquirerProxy", "Semaphore", &p);
+  }
   using ProxyBase::ProxyBase;
   void acquire() { call(internal::wire::SemAcquire{{}, {true, -1}}); }
   bool acquire(bool block) { return call(internal::wire::SemAcquire{{}, {block, -1}}); }
@@ -488,6 +530,10 @@ using BoundedSemaphore = Semaphore;
 
 class Event : public ProxyBase {
  public:
+  // Python's repr: <EventProxy object, typeid 'Event' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Event& p) {
+    return internal::PrintProxy(os, "EventProxy", "Event", &p);
+  }
   using ProxyBase::ProxyBase;
   void set() { call(internal::wire::EventSet{}); }
   void clear() { call(internal::wire::EventClear{}); }
@@ -502,6 +548,10 @@ class Event : public ProxyBase {
 // Python: Manager().Condition(lock). Lockable (its lock).
 class Condition : public ProxyBase {
  public:
+  // Python's repr: <ConditionProxy object, typeid 'Condition' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Condition& p) {
+    return internal::PrintProxy(os, "ConditionProxy", "Condition", &p);
+  }
   Condition() = default;
   Condition(internal::ObjectRef ref, uint64_t pin) : ProxyBase(std::move(ref), pin) { FetchLock(); }
 
@@ -562,6 +612,10 @@ class Condition : public ProxyBase {
 
 class Barrier : public ProxyBase {
  public:
+  // Python's repr: <BarrierProxy object, typeid 'Barrier' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Barrier& p) {
+    return internal::PrintProxy(os, "BarrierProxy", "Barrier", &p);
+  }
   using ProxyBase::ProxyBase;
   // wait: the arrival index (0 .. parties-1); mp::BrokenBarrierError if the
   // barrier is or becomes broken (abort, a timeout, a reset).
@@ -581,6 +635,10 @@ class Barrier : public ProxyBase {
 template <class T>
 class Value : public ProxyBase {
  public:
+  // Python's repr: <ValueProxy object, typeid 'Value' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Value& p) {
+    return internal::PrintProxy(os, "ValueProxy", "Value", &p);
+  }
   using ProxyBase::ProxyBase;
   T value() const { return decode<T>(call(internal::wire::ValueGet{})); }
   void set_value(const T& v) { call(internal::wire::ValueSet{{}, internal::Store(v)}); }
@@ -596,6 +654,10 @@ class Value : public ProxyBase {
 // Python: Manager().Namespace(); ns.x = 1 is ns.set("x", 1).
 class Namespace : public ProxyBase {
  public:
+  // Python's repr: <NamespaceProxy object, typeid 'Namespace' at 0x...>.
+  friend std::ostream& operator<<(std::ostream& os, const Namespace& p) {
+    return internal::PrintProxy(os, "NamespaceProxy", "Namespace", &p);
+  }
   using ProxyBase::ProxyBase;
   template <class T>
   void set(const std::string& name, const T& value) {

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -172,6 +173,13 @@ class AsyncResult {
   bool ready() const { return state_->ready(); }
   // successful: mp::ValueError before the result is ready.
   bool successful() const { return state_->successful(); }
+
+  // Python's repr: <mp::AsyncResult object at 0x...> (ApplyResult there;
+  // here it also says whether it is ready).
+  friend std::ostream& operator<<(std::ostream& os, const AsyncResult& r) {
+    return os << "<mp::AsyncResult object at " << static_cast<const void*>(r.state_.get())
+              << (r.ready() ? " ready>" : " pending>");
+  }
 
  private:
   friend class Pool;

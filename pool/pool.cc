@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "base/exception_types.h"
+#include "base/logging.h"
 #include "pool/pool_core.h"
 #include "pool/thread_pool_core.h"
 #include "process/process.h"
@@ -141,16 +142,36 @@ ThreadPool::ThreadPool() : ThreadPool(PoolOptions{}) {}
 ThreadPool::ThreadPool(int threads) : ThreadPool(PoolOptions{.processes = threads}) {}
 
 ThreadPool::ThreadPool(PoolOptions options)
-    : Pool(std::make_unique<internal::ThreadPoolCore>(std::move(options))) {}
+    : Pool(std::make_unique<internal::ThreadPoolCore>(std::move(options))) {
+  kind_ = "mp::ThreadPool";
+}
 
 void Pool::cancel_queued() {
   if (auto control = core_->control()) control->CancelQueued();
 }
 
-void Pool::close() { core_->Close(); }
+void Pool::close() {
+  internal::Log(DEBUG, [] { return std::string("closing pool"); });
+  core_->Close();
+  int run = 0;
+  state_.compare_exchange_strong(run, 1);
+}
 
-void Pool::terminate() { core_->Terminate(); }
+void Pool::terminate() {
+  internal::Log(DEBUG, [] { return std::string("terminating pool"); });
+  core_->Terminate();
+  state_.store(2);
+}
 
-void Pool::join() { core_->Join(); }
+void Pool::join() {
+  internal::Log(DEBUG, [] { return std::string("joining pool workers"); });
+  core_->Join();
+}
+
+std::ostream& operator<<(std::ostream& os, const Pool& pool) {
+  static constexpr const char* kStates[] = {"RUN", "CLOSE", "TERMINATE"};
+  return os << '<' << pool.kind_ << " state=" << kStates[pool.state_.load()]
+            << " pool_size=" << pool.processes() << '>';
+}
 
 }  // namespace mp

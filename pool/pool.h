@@ -73,6 +73,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <ranges>
 #include <span>
 #include <string>
@@ -464,6 +465,10 @@ class Pool {
 
   int processes() const { return core_->processes(); }
 
+  // Python's repr: <mp::Pool state=RUN pool_size=4> (CLOSE, TERMINATE;
+  // mp::ThreadPool for a ThreadPool).
+  friend std::ostream& operator<<(std::ostream& os, const Pool& pool);
+
  protected:
   // A pool on another backend (ThreadPool's threads).
   explicit Pool(std::unique_ptr<internal::PoolBackend> backend);
@@ -688,6 +693,9 @@ class Pool {
 
   std::unique_ptr<internal::PoolBackend> core_;
   std::weak_ptr<internal::TaskControl> control_;  // core_'s, for futures
+  const char* kind_ = "mp::Pool";
+  std::atomic<int> state_{0};  // 0 RUN, 1 CLOSE, 2 TERMINATE (for operator<<)
+  friend class ThreadPool;
 };
 
 // ThreadPool: a Pool whose workers are threads of this process, for

@@ -15,6 +15,7 @@
 
 #include "base/errors.h"
 #include "base/exception_types.h"
+#include "base/logging.h"
 
 namespace mp::internal {
 namespace {
@@ -61,6 +62,12 @@ thread_local const PoolCore* t_pool_thread_of = nullptr;
 // most half a second.
 std::chrono::milliseconds StartBackoff(int failures) {
   return std::chrono::milliseconds(std::min(10 << std::min(failures, 6), 500));
+}
+
+void LogWorkerStarted(Process& worker) {
+  Log(DEBUG, [&] {
+    return "pool: worker " + worker.name() + " (pid " + std::to_string(worker.pid()) + ") started";
+  });
 }
 
 std::string ExceptionText() {
@@ -385,12 +392,14 @@ bool PoolCore::StartWorkerLocked(size_t slot) {
     if (portable_code_) {
       // A fresh program (spawn) or a fork of the forkserver: the pool's
       // shared memory travels as descriptors.
-      PoolWorkerSetup setup{SharedRing(&tasks_), SharedRing(&outcomes_), claims_, init_errors_, gates_.words(), slot,
-                            maxtasksperchild_, initializer_code_, *courier_workers_};
+      PoolWorkerSetup setup{SharedRing(&tasks_),   SharedRing(&outcomes_), claims_,
+                            init_errors_,          gates_.words(),         slot,
+                            maxtasksperchild_,     initializer_code_,      *courier_workers_};
       auto worker = std::make_unique<Process>(
           ProcessOptions{.name_prefix = worker_prefix_, .daemon = true, .start_method = method_},
           &SpawnedPoolWorker, std::move(setup));
       worker->start();
+      LogWorkerStarted(*worker);
       workers_[slot] = std::move(worker);
       retry_[slot].reset();
       start_failures_ = 0;
@@ -399,11 +408,13 @@ bool PoolCore::StartWorkerLocked(size_t slot) {
     if (!launcher_) StartLauncher();
     workers_[slot] = std::make_unique<Process>(
         launcher_->start({.name_prefix = worker_prefix_, .daemon = true}, static_cast<int>(slot)));
+    LogWorkerStarted(*workers_[slot]);
     retry_[slot].reset();
     start_failures_ = 0;
     return true;
   } catch (const Error& e) {
     last_start_error_ = e.what();
+    Log(INFO, [&] { return "pool: could not start a worker: " + last_start_error_; });
     retry_[slot] = Clock::now() + StartBackoff(start_failures_);
     ++start_failures_;
     // A helper that died (or was never made) is made anew on the next try.
@@ -731,8 +742,13 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
       lost.message = "worker " + worker->name() + " (pid " + std::to_string(worker->pid()) +
                      ") died with exit code " + std::to_string(code) + " while running the task";
     }
+    Log(INFO, [&] { return "pool: task " + std::to_string(claimed) + " lost: " + lost.message; });
     Finish(std::move(lost));
   }
+  Log(code == 0 || code == 3 ? DEBUG : INFO, [&] {
+    return "pool: worker " + worker->name() + " (pid " + std::to_string(worker->pid()) +
+           ") exited with code " + std::to_string(code);
+  });
   bool broke = false;
   {
     MutexLock lock(mu_);
@@ -750,6 +766,7 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
     }
     const bool replace = !broke && (state == State::kRun || (state == State::kClose && code != 0));
     if (replace) {
+      Log(DEBUG, [&] { return "pool: replacing worker " + worker->name(); });
       // After a failed initializer, not at once: see kInitFailuresToBreak.
       retry_[slot] = Clock::now() + (code == kInitFailedExit ? StartBackoff(init_failures_)
                                                              : std::chrono::milliseconds(0));

@@ -14,6 +14,7 @@
 
 #include "base/descriptors.h"
 #include "base/errors.h"
+#include "base/logging.h"
 #include "process/popen.h"
 
 #if defined(__GLIBC__)
@@ -111,6 +112,7 @@ MP_CHILD_PATH void ChildMain(Identity& identity, const std::function<int()>& bod
   if (devnull < 0) devnull = OpenDevNull();
   if (devnull >= 0) RedirectStdin(devnull);
 
+  internal::Log(INFO, [] { return std::string("child process calling self.run()"); });
   int code = 1;
   try {
     code = body();
@@ -125,6 +127,7 @@ MP_CHILD_PATH void ChildMain(Identity& identity, const std::function<int()>& bod
                  CurrentExceptionTypeName().c_str());
     code = 1;
   }
+  internal::Log(INFO, [code] { return "process exiting with exitcode " + std::to_string(code & 0xff); });
   try {
     ExitCleanup();
   } catch (...) {
@@ -157,6 +160,7 @@ SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup
   SpawnMessage message{BuildId(), NameCode(recipe.entry),
                        NameCodeOrNull(recipe.function),
                        "", setup, ProcessAuthkey(), "", {}};
+  message.log_level = get_logger().level();
   message.args = EncodeCollecting(recipe.encode_args, &message.fds);
   return message;
 }
@@ -164,6 +168,7 @@ SpawnMessage MakeSpawnMessage(const SpawnRecipe& recipe, const ChildSetup& setup
 SpawnMessage MakeSubclassMessage(const Process& process, const char* type, const SubclassRunner& runner,
                                  const ChildSetup& setup) {
   SpawnMessage message{BuildId(), {}, {}, "", setup, ProcessAuthkey(), type, {}};
+  message.log_level = get_logger().level();
   message.args = EncodeCollecting([&] { return runner.encode(process); }, &message.fds);
   return message;
 }

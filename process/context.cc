@@ -7,6 +7,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "base/errors.h"
+#include "base/logging.h"
 #include "base/mutex.h"
 #include "ipc/pipe.h"
 #include "process/popen.h"
@@ -47,6 +48,7 @@ void init(int, char**) {
     }
     if (message.setup.daemon) internal::ArmDeathSignal(message.setup.parent_pid);
     internal::SetProcessAuthkey(message.authkey);
+    get_logger().set_level(message.log_level);
     internal::Identity identity = internal::ChildIdentity(message.setup);
     internal::ChildMain(identity, [&] { return internal::RunSpawnMessage(message); });
   }

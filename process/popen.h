@@ -150,9 +150,10 @@ struct SpawnMessage {
   // The descriptors of the shared objects in args (their indices), sent
   // beside the bytes (SCM_RIGHTS), not in them.
   std::vector<ScopedFd> fds;
+  int log_level = 0;  // the parent's get_logger().level(), as Python passes it
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(build_id, entry, function, args, setup, authkey, subclass);
+    ar(build_id, entry, function, args, setup, authkey, subclass, log_level);
   }
 };
 

@@ -17,6 +17,7 @@
 #include <map>
 
 #include "base/errors.h"
+#include "base/logging.h"
 #include "base/pidfd.h"
 #include "base/descriptors.h"
 #include "ipc/pipe.h"
@@ -179,6 +180,7 @@ void ServeForks(int control_fd, const std::function<int(SpawnMessage&)>& run) {
       sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       if (message.setup.daemon) ArmDeathSignal(server);
       SetProcessAuthkey(message.authkey);
+      get_logger().set_level(message.log_level);
       Identity identity = ChildIdentity(message.setup);
       ChildMain(identity, [&] { return run(message); });
     }

@@ -1,11 +1,16 @@
 #include "process/process.h"
 
+#include "base/logging.h"
+
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <map>
+#include <cstring>
+#include <ostream>
+#include <string>
 #include <string_view>
 
 #include "process/popen.h"
@@ -193,6 +198,43 @@ std::optional<int> Process::exitcode() {
   internal::TryReap(*child_);
   internal::MutexLock lock(child_->mu);
   return child_->exitcode;
+}
+
+namespace {
+std::string CurrentProcessName() { return current_process().name(); }
+// Log records name the process they come from.
+[[maybe_unused]] const bool kLogsNameTheProcess = [] {
+  internal::SetProcessNameSource(&CurrentProcessName);
+  return true;
+}();
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const Process& p) {
+  std::string type = internal::TypeName(typeid(p));
+  if (const size_t colon = type.rfind("::"); colon != std::string::npos) type = type.substr(colon + 2);
+  os << '<' << type << " name='" << p.name_ << "'";
+  if (p.closed_) return os << " closed>";
+  std::optional<int> code;
+  if (p.child_) {
+    os << " pid=" << p.child_->pid;
+    code = const_cast<Process&>(p).exitcode();  // reaps, as Python's poll() does
+  }
+  os << " parent=" << p.parent_pid_;
+  if (!p.child_) {
+    os << " initial";
+  } else if (code) {
+    os << " stopped exitcode=";
+    const char* signal_name = *code < 0 ? sigabbrev_np(-*code) : nullptr;
+    if (signal_name != nullptr) {
+      os << "-SIG" << signal_name;
+    } else {
+      os << *code;
+    }
+  } else {
+    os << " started";
+  }
+  if (p.daemon_) os << " daemon";
+  return os << '>';
 }
 
 ProcessInfo current_process() {

@@ -58,10 +58,12 @@
 #define PROCESS_PROCESS_H_
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <concepts>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -332,6 +334,11 @@ class Process {
   // exitcode is nullopt until the child ended (and before start).
   std::optional<int> exitcode();
 
+  // Python's repr: <Process name='Process-1' pid=123 parent=120 started>
+  // ("initial" before start; "stopped exitcode=0" or "exitcode=-SIGTERM"
+  // once it ended; " daemon" for daemons; "closed" after close()).
+  friend std::ostream& operator<<(std::ostream& os, const Process& p);
+
  private:
   void check_not_closed(const char* what) const;
   void check_started(const char* what) const;
@@ -345,6 +352,7 @@ class Process {
   std::optional<internal::SpawnRecipe> spawn_;
   std::shared_ptr<internal::ChildState> child_;
   bool closed_ = false;
+  pid_t parent_pid_ = ::getpid();  // the process that made this object
   int target_exit_code_ = 0;  // set by run() in the child
   friend class Launcher;
 };

@@ -21,6 +21,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "base/errors.h"
+#include "base/logging.h"
 #include "base/mutex.h"
 #include "base/pidfd.h"
 #include "base/scoped_fd.h"
@@ -92,6 +93,7 @@ void ServeClient(std::shared_ptr<Server> shared_server, std::shared_ptr<LoopStat
       break;
     }
   }
+  internal::Log(DEBUG, [conn_id] { return "manager: client " + std::to_string(conn_id) + " gone"; });
   // A client that died holding a lock through a proxy must not block others.
   server.ReleaseLocksOf(conn_id);
   MutexLock lock(loop->mu);
@@ -124,6 +126,7 @@ int ServeManager(Listener& listener, std::shared_ptr<Server> shared_server, cons
     const bool died = owner_fd.valid() ? ::poll(&gone, 1, 0) == 1 : getppid() != options.owner;
     if (died) return finish();
   }
+  internal::Log(INFO, [&] { return "manager serving at '" + listener.address() + "'"; });
   if (options.ready_fd >= 0) {
     const char ready = 1;
     [[maybe_unused]] ssize_t n = write(options.ready_fd, &ready, 1);
