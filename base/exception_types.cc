@@ -2,11 +2,14 @@
 
 #include <any>
 #include <functional>
+#include <ios>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <optional>
 #include <stdexcept>
+#include <type_traits>
+#include <system_error>
 #include <variant>
 
 #include <pthread.h>
@@ -25,6 +28,52 @@ std::exception_ptr WithMessage(const std::string& message) {
 template <class E>
 std::exception_ptr WithoutMessage(const std::string&) {
   return std::make_exception_ptr(E());
+}
+
+// A std::system_error travels with its code: "<value> <category>\n<what>"
+// (DescribeCurrentException), and comes back with the same code (generic,
+// iostream or else system category) and what().
+constexpr const char* kSystemErrorTypes[] = {"std::system_error", "std::ios_base::failure[abi:cxx11]"};
+
+std::string DescribeSystemError(const std::system_error& e) {
+  return std::to_string(e.code().value()) + " " + e.code().category().name() + "\n" + e.what();
+}
+
+// system_error takes (code, what), ios_base::failure (what, code).
+template <class E>
+std::exception_ptr MakeWithCode(const std::string& what, std::error_code code) {
+  if constexpr (std::is_constructible_v<E, std::error_code, std::string>) {
+    return std::make_exception_ptr(E(code, what));
+  } else {
+    return std::make_exception_ptr(E(what, code));
+  }
+}
+
+template <class E>
+std::exception_ptr WithErrorCode(const std::string& message) {
+  const size_t space = message.find(' ');
+  const size_t newline = message.find('\n');
+  if (space == std::string::npos || newline == std::string::npos || space > newline) {
+    return MakeWithCode<E>(message, std::error_code());
+  }
+  int value = 0;
+  try {
+    value = std::stoi(message.substr(0, space));
+  } catch (...) {
+  }
+  const std::string category = message.substr(space + 1, newline - space - 1);
+  const std::error_category& which = category == "generic"    ? std::generic_category()
+                                     : category == "iostream" ? std::iostream_category()
+                                                              : std::system_category();
+  const std::error_code code(value, which);
+  // what() is "<what_arg>: <the code's message>": the what_arg is rebuilt so
+  // that the new exception says exactly what the old one did.
+  std::string what = message.substr(newline + 1);
+  const std::string suffix = ": " + code.message();
+  if (what.size() >= suffix.size() && what.compare(what.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    what.resize(what.size() - suffix.size());
+  }
+  return MakeWithCode<E>(what, code);
 }
 
 struct Registry {
@@ -50,6 +99,8 @@ struct Registry {
     Add<std::bad_any_cast>(&WithoutMessage<std::bad_any_cast>);
     Add<std::bad_weak_ptr>(&WithoutMessage<std::bad_weak_ptr>);
     Add<std::bad_exception>(&WithoutMessage<std::bad_exception>);
+    Add<std::system_error>(&WithErrorCode<std::system_error>);
+    Add<std::ios_base::failure>(&WithErrorCode<std::ios_base::failure>);
     // The library's.
     Add<Error>(&WithMessage<Error>);
     Add<Empty>(&WithMessage<Empty>);
@@ -124,6 +175,11 @@ void DescribeCurrentException(std::string* type_name, std::string* message) {
   } catch (const RemoteError& e) {
     *type_name = e.type_name();
     *message = e.what();
+  } catch (const std::system_error& e) {
+    *type_name = CurrentExceptionTypeName();
+    bool with_code = false;
+    for (const char* name : kSystemErrorTypes) with_code |= *type_name == name;
+    *message = with_code ? DescribeSystemError(e) : std::string(e.what());
   } catch (const std::exception& e) {
     *type_name = CurrentExceptionTypeName();
     *message = e.what();

@@ -12,9 +12,10 @@
 // logic_error, invalid_argument, domain_error, length_error, out_of_range,
 // runtime_error, range_error, overflow_error, underflow_error, bad_alloc,
 // bad_array_new_length, bad_cast, bad_typeid, bad_function_call,
-// bad_optional_access, bad_variant_access, bad_any_cast, bad_weak_ptr and
+// bad_optional_access, bad_variant_access, bad_any_cast, bad_weak_ptr,
 // bad_exception (those whose constructor takes no message come back with
-// their own what()).
+// their own what()), system_error and ios_base::failure (with their
+// error_code: value and category, generic, iostream or system).
 //
 // The type is found by its demangled name, which is the same in every
 // process running the same program (fork, spawn and forkserver children

@@ -6,8 +6,10 @@
 //   int v = r.get();        // rethrows the task's failure
 //   int w = r.get(5s);      // mp::TimeoutError if not ready in time
 //
-// A task that threw fails with mp::RemoteError (original type and message);
-// one whose worker died fails with mp::WorkerLostError; one still pending when
+// A task that threw fails with its exception's type when registered
+// (base/exception_types.h), else mp::RemoteError (original type name and
+// message); one whose worker died fails with mp::WorkerLostError, one killed
+// by the pool's task_timeout with mp::TimeoutError; one still pending when
 // the pool was terminated fails with mp::ProcessError.
 //
 // Thread safety: every method may be called from any thread.

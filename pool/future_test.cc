@@ -13,7 +13,9 @@
 #include <ranges>
 #include <set>
 #include <sstream>
+#include <ios>
 #include <stdexcept>
+#include <system_error>
 #include <string>
 #include <thread>
 #include <typeinfo>
@@ -486,6 +488,28 @@ TEST(ExceptionTypes, StandardAndLibraryTypesComeBackAsThemselves) {
   ExpectRoundTrip<AuthenticationError>(pool);
   ExpectRoundTrip<BrokenBarrierError>(pool);
   ExpectRoundTrip<CancelledError>(pool);
+}
+
+int ThrowsSystemError(int) { throw std::system_error(ENOENT, std::generic_category(), "open /nowhere"); }
+int ThrowsIosFailure(int) { throw std::ios_base::failure("stream broke"); }
+
+TEST(ExceptionTypes, SystemErrorsKeepTheirCode) {
+  Pool pool(1);
+  try {
+    pool.apply(ThrowsSystemError, 0);
+    FAIL() << "no exception";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(typeid(e), typeid(std::system_error));
+    EXPECT_EQ(e.code(), std::error_code(ENOENT, std::generic_category()));
+    EXPECT_EQ(std::string(e.what()), std::system_error(ENOENT, std::generic_category(), "open /nowhere").what());
+  }
+  try {
+    pool.apply(ThrowsIosFailure, 0);
+    FAIL() << "no exception";
+  } catch (const std::ios_base::failure& e) {
+    EXPECT_EQ(e.code(), std::io_errc::stream);
+    EXPECT_EQ(std::string(e.what()), std::ios_base::failure("stream broke").what());
+  }
 }
 
 TEST(ExceptionTypes, UserTypesOnceRegisteredOthersAsRemoteError) {

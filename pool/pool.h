@@ -14,9 +14,13 @@
 // travels with each task); their arguments and results are serialized with
 // the codec (ipc/codec.h). Arguments may be queues, locks, events, values,
 // connections and shared memory: the worker uses the same objects (their
-// descriptors travel with the task). A task that throws fails with
-// mp::RemoteError carrying the exception's type and message, and the worker
-// goes on. Worker names are "ForkPoolWorker-N" ("SpawnPoolWorker-N",
+// descriptors travel with the task). A task that throws fails with its
+// exception's own type when that type is registered (the standard library's
+// and mp::'s are; mp::register_exception<E>() adds one, base/
+// exception_types.h), else with mp::RemoteError carrying the type's name
+// and the message; the worker goes on. submit() returns an mp::Future
+// (pool/future.h); mp::ProcessPoolExecutor (pool/executor.h) is Python's
+// concurrent.futures API on the same workers. Worker names are "ForkPoolWorker-N" ("SpawnPoolWorker-N",
 // "ForkServerPoolWorker-N" under those methods), as in Python.
 //
 // Beyond Python:
@@ -42,6 +46,10 @@
 //   tasks fail with an mp::Error that says why.
 // - A result that cannot be encoded fails its task with an mp::Error.
 // - Idle pools sleep in the kernel: no polling, no busy threads.
+// - PoolOptions::task_timeout: a task still running after it is killed with
+//   its worker and fails with mp::TimeoutError; a new worker starts.
+// - imap and imap_unordered take any input range, endless ones too, and
+//   keep at most `buffersize` chunks in flight.
 // - Workers run under SCHED_BATCH (same share of the CPU, no preempting on
 //   wake-up), so that a worker woken for a task does not push the thread
 //   that submits tasks off its CPU; initializers may change it back.
