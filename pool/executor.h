@@ -47,7 +47,7 @@ struct ExecutorOptions {
 struct MapOptions {
   size_t chunksize = 1;
   // At most this many chunks submitted and not yet consumed (0: the whole
-  // input at once when its size is known, else 16 per worker).
+  // input at once when its size is known, else 1,024).
   size_t buffersize = 0;
   // From the call to map: a result not ready by then raises mp::TimeoutError.
   std::optional<std::chrono::duration<double>> timeout;

@@ -159,6 +159,31 @@ class IMapState : public std::enable_shared_from_this<IMapState<R>> {
     }
     cv_.notify_all();
   }
+  // DeliverOutcome: a chunk's outcome (chunks of one item, the common lazy
+  // case, decode without a vector).
+  void DeliverOutcome(size_t first, size_t count, const Outcome& outcome) {
+    if (outcome.kind != OutcomeKind::kOk) {
+      Deliver(first, {}, OutcomeError(outcome), count);
+      return;
+    }
+    try {
+      if constexpr (std::is_default_constructible_v<R> && !std::is_same_v<R, bool>) {
+        if (count == 1) {
+          R value{};
+          decode_into(outcome.payload, std::span<R>(&value, 1));
+          {
+            MutexLock lock(mu_);
+            Add(first, std::move(value), nullptr);
+          }
+          cv_.notify_all();
+          return;
+        }
+      }
+      Deliver(first, decode<std::vector<R>>(outcome.payload), nullptr, count);
+    } catch (...) {
+      Deliver(first, {}, std::current_exception(), count);
+    }
+  }
 
   // FeedWhileRoom submits chunks while the buffer has room and the input
   // has items. The input's and the pool's errors propagate.
@@ -401,7 +426,7 @@ class Pool {
   // `items` is any input range, endless ones too. With buffersize 0 and
   // an input of known size (a vector, a list, ...), imap submits all of it
   // before it returns, as Python does. Otherwise it is lazy: at most
-  // `buffersize` chunks (default 16 per worker) are submitted and not yet
+  // `buffersize` chunks (default 1,024) are submitted and not yet
   // consumed; the rest of the input is read as results are taken (in the
   // taking thread), so memory stays flat and the first result comes before
   // the input ends. A lazy imap needs its pool running (not closed) while
@@ -522,6 +547,11 @@ class Pool {
     }
     state.Set(std::move(*value), outcome.id);
   }
+
+  // A lazy imap's default buffer: enough that workers running trivial tasks
+  // never wait for the consumer to refill it (measured: 256 chunks of one
+  // item ran at 0.7x the eager imap, 4,096 at 0.95-1x).
+  static constexpr size_t kDefaultLazyBuffersize = 1024;
 
   // Items returns the caller's items as a vector: the caller's own vector
   // when it is one (no copy; chunks are encoded before map_async returns),
@@ -648,13 +678,14 @@ class Pool {
 
   // The input of a lazy imap: its view (owning an rvalue input) and where
   // reading it has got to. On the heap: the iterators point into the view.
-  template <class View>
+  template <class View, class Item>
   struct InputSource {
     explicit InputSource(View v)
         : view(std::move(v)), it(std::ranges::begin(view)), end(std::ranges::end(view)) {}
     View view;
     std::ranges::iterator_t<View> it;
     std::ranges::sentinel_t<View> end;
+    std::vector<Item> chunk;
   };
 
   template <class F, class Range>
@@ -667,13 +698,14 @@ class Pool {
     static_assert(!std::is_void_v<R>, "imap needs a function that returns a value");
     if (chunksize == 0) chunksize = 1;
     if (buffersize == 0 && !std::ranges::sized_range<Range>) {
-      buffersize = 16 * static_cast<size_t>(processes());
+      buffersize = kDefaultLazyBuffersize;
     }
     using View = decltype(std::views::all(std::forward<Range>(items)));
-    auto source = std::make_unique<InputSource<View>>(std::views::all(std::forward<Range>(items)));
+    auto source = std::make_unique<InputSource<View, Item>>(std::views::all(std::forward<Range>(items)));
     auto feed = [this, func, chunksize, source = std::move(source)](
                     size_t first, std::shared_ptr<State> self) -> size_t {
-      std::vector<Item> chunk;
+      std::vector<Item>& chunk = source->chunk;  // its buffer reused from chunk to chunk
+      chunk.clear();
       for (; chunk.size() < chunksize && source->it != source->end; ++source->it) {
         chunk.push_back(Item(*source->it));
       }
@@ -682,15 +714,7 @@ class Pool {
       SubmitTask(&Task::template Chunk<false>, Task::Address(func),
                  [&] { return Task::Encode(func, [&] { return encode_span(std::span<const Item>(chunk)); }); },
                  [self = std::move(self), first, count](internal::Outcome&& outcome) {
-                   if (outcome.kind != internal::OutcomeKind::kOk) {
-                     self->Deliver(first, {}, internal::OutcomeError(outcome), count);
-                     return;
-                   }
-                   try {
-                     self->Deliver(first, decode<std::vector<R>>(outcome.payload), nullptr, count);
-                   } catch (...) {
-                     self->Deliver(first, {}, std::current_exception(), count);
-                   }
+                   self->DeliverOutcome(first, count, outcome);
                  });
       return count;
     };

@@ -94,7 +94,7 @@ void BM_ImapUnorderedLazyChunk1(benchmark::State& state) {
   constexpr int kItems = 1000000;
   for (auto _ : state) {
     long sum = 0;
-    auto it = pool.imap_unordered(Identity, std::views::iota(0), 1, 256);
+    auto it = pool.imap_unordered(Identity, std::views::iota(0), 1, 4096);
     for (int i = 0; i < kItems; ++i) sum += it.next();
     benchmark::DoNotOptimize(sum);
   }
@@ -108,7 +108,7 @@ void BM_ImapUnorderedLazyMemory(benchmark::State& state) {
   mp::Pool pool(2);
   for (auto _ : state) {
     long sum = 0;
-    auto it = pool.imap_unordered(Identity, std::views::iota(0), 1, 256);
+    auto it = pool.imap_unordered(Identity, std::views::iota(0), 1, 4096);
     for (int i = 0; i < 1000000; ++i) sum += it.next();
     state.counters["peak_rss_kb_at_1M"] = static_cast<double>(PeakRssKb());
     for (int i = 1000000; i < 10000000; ++i) sum += it.next();
