@@ -6,6 +6,7 @@
 #include "base/errors.h"        // IWYU pragma: export
 #include "base/exception_types.h"  // IWYU pragma: export
 #include "base/logging.h"       // IWYU pragma: export
+#include "base/version.h"       // IWYU pragma: export
 #include "ipc/codec.h"          // IWYU pragma: export
 #include "ipc/connection.h"     // IWYU pragma: export
 #include "ipc/queue.h"          // IWYU pragma: export

@@ -121,6 +121,7 @@ struct Registry {
   }
   template <class E>
   void Add(ExceptionFactory factory) {
+    MutexLock lock(mu);
     factories[TypeName(typeid(E))] = factory;
   }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <utility>
 
 #include "base/mutex.h"
@@ -30,7 +31,8 @@ void WriteToStderr(int level, std::string_view message) {
 
 struct Handlers {
   internal::Mutex mu;
-  Logger::Handler handler ABSL_GUARDED_BY(mu) = &WriteToStderr;
+  std::shared_ptr<const Logger::Handler> handler ABSL_GUARDED_BY(mu) =
+      std::make_shared<const Logger::Handler>(&WriteToStderr);
 };
 
 Handlers& TheHandlers();
@@ -51,16 +53,22 @@ Handlers& TheHandlers() {
 
 void Logger::set_handler(Handler handler) {
   Handlers& handlers = TheHandlers();
+  auto made = std::make_shared<const Handler>(handler ? std::move(handler) : Handler(&WriteToStderr));
   internal::MutexLock lock(handlers.mu);
-  handlers.handler = handler ? std::move(handler) : Handler(&WriteToStderr);
+  handlers.handler = std::move(made);
 }
 
 void Logger::log(int level, std::string_view message) {
   if (!enabled_for(level)) return;
-  Handlers& handlers = TheHandlers();
-  internal::MutexLock lock(handlers.mu);  // one record at a time, in order
+  // The handler runs without the lock: it may log, set a handler, or fork.
+  std::shared_ptr<const Handler> handler;
+  {
+    Handlers& handlers = TheHandlers();
+    internal::MutexLock lock(handlers.mu);
+    handler = handlers.handler;
+  }
   try {
-    handlers.handler(level, message);
+    (*handler)(level, message);
   } catch (...) {
     // A handler that throws loses its record, never the caller's work.
   }

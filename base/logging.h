@@ -52,7 +52,10 @@ class Logger {
     return threshold != NOTSET && level >= threshold;
   }
   // set_handler replaces where records go (default: stderr, formatted
-  // "[LEVEL/ProcessName] message").
+  // "[LEVEL/ProcessName] message"). A handler runs on the thread that logs,
+  // which may be one of a pool's or manager's own threads, at times with
+  // that object's internal lock held: it must not call back into the object
+  // that logs (write the record somewhere and return).
   void set_handler(Handler handler);
 
   void log(int level, std::string_view message);

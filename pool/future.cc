@@ -4,12 +4,13 @@
 
 namespace mp::internal {
 
-void FutureStateBase::AddDoneCallback(absl::AnyInvocable<void()> fn) {
+uint64_t FutureStateBase::AddDoneCallback(absl::AnyInvocable<void()> fn) {
   {
     MutexLock lock(mu_);
     if (!callbacks_ran_) {
-      callbacks_.push_back(std::move(fn));
-      return;
+      const uint64_t token = next_token_++;
+      callbacks_.emplace_back(token, std::move(fn));
+      return token;
     }
   }
   try {
@@ -17,16 +18,30 @@ void FutureStateBase::AddDoneCallback(absl::AnyInvocable<void()> fn) {
   } catch (...) {
     ReportCallbackException(0);
   }
+  return 0;
+}
+
+void FutureStateBase::RemoveDoneCallback(uint64_t token) {
+  if (token == 0) return;
+  absl::AnyInvocable<void()> removed;  // destroyed outside the lock
+  MutexLock lock(mu_);
+  for (auto it = callbacks_.begin(); it != callbacks_.end(); ++it) {
+    if (it->first == token) {
+      removed = std::move(it->second);
+      callbacks_.erase(it);
+      return;
+    }
+  }
 }
 
 void FutureStateBase::RunDoneCallbacks() {
-  std::vector<absl::AnyInvocable<void()>> callbacks;
+  std::vector<std::pair<uint64_t, absl::AnyInvocable<void()>>> callbacks;
   {
     MutexLock lock(mu_);
     callbacks_ran_ = true;
     callbacks.swap(callbacks_);
   }
-  for (auto& fn : callbacks) {
+  for (auto& [token, fn] : callbacks) {
     try {
       fn();
     } catch (...) {
@@ -40,7 +55,7 @@ CompletionWaiter::CompletionWaiter(std::vector<FutureStateBase*> states)
   for (size_t i = 0; i < states_.size(); ++i) {
     // The callback holds the shared part only: it may run after this
     // waiter is gone (the future ends later).
-    states_[i]->AddDoneCallback([shared = shared_, i, state = states_[i]] {
+    tokens_.push_back(states_[i]->AddDoneCallback([shared = shared_, i, state = states_[i]] {
       const bool raised = state->raised();
       {
         MutexLock lock(shared->mu);
@@ -49,8 +64,14 @@ CompletionWaiter::CompletionWaiter(std::vector<FutureStateBase*> states)
         shared->any_raised |= raised;
       }
       shared->cv.notify_all();
-    });
+    }));
   }
+}
+
+CompletionWaiter::~CompletionWaiter() {
+  // A loop of wait(FIRST_COMPLETED) calls over the futures not done would
+  // otherwise leave one callback per call on each of them.
+  for (size_t i = 0; i < states_.size(); ++i) states_[i]->RemoveDoneCallback(tokens_[i]);
 }
 
 bool CompletionWaiter::Next(const Deadline& deadline, size_t* index) {

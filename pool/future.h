@@ -92,7 +92,11 @@ class FutureStateBase {
   }
 
   // AddDoneCallback runs `fn` once the result is ready (now, if it is).
-  void AddDoneCallback(absl::AnyInvocable<void()> fn);
+  // Returns a token for RemoveDoneCallback (0 when `fn` ran at once).
+  uint64_t AddDoneCallback(absl::AnyInvocable<void()> fn);
+  // RemoveDoneCallback forgets a callback that has not run (as_completed
+  // and wait take theirs back, as Python's waiters do).
+  void RemoveDoneCallback(uint64_t token);
 
  protected:
   void MarkCancelled() { cancelled_.store(true, std::memory_order_release); }
@@ -106,7 +110,8 @@ class FutureStateBase {
   std::weak_ptr<TaskControl> control_;
   Mutex mu_;
   bool callbacks_ran_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<absl::AnyInvocable<void()>> callbacks_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<std::pair<uint64_t, absl::AnyInvocable<void()>>> callbacks_ ABSL_GUARDED_BY(mu_);
 };
 
 template <class V>
@@ -137,6 +142,9 @@ class FutureState : public FutureStateBase {
 class CompletionWaiter {
  public:
   explicit CompletionWaiter(std::vector<FutureStateBase*> states);
+  ~CompletionWaiter();
+  CompletionWaiter(const CompletionWaiter&) = delete;
+  CompletionWaiter& operator=(const CompletionWaiter&) = delete;
   // Next: the index of a future that ended and was not returned before;
   // false when the deadline passed first.
   bool Next(const Deadline& deadline, size_t* index);
@@ -153,6 +161,7 @@ class CompletionWaiter {
     bool any_raised ABSL_GUARDED_BY(mu) = false;
   };
   std::vector<FutureStateBase*> states_;
+  std::vector<uint64_t> tokens_;  // per future: its callback, to remove at the end
   std::shared_ptr<Shared> shared_;
 };
 
@@ -324,14 +333,14 @@ struct DoneAndNotDone {
 
 namespace internal_wait {
 template <class Range>
-auto Wait(Range& futures, ReturnWhen when, const internal::Deadline& deadline) {
+auto Wait(const Range& futures, ReturnWhen when, const internal::Deadline& deadline) {
   using R = typename FutureValue<internal::FutureOf<Range>>::type;
   std::vector<internal::FutureStateBase*> states;
-  for (auto& f : futures) states.push_back(f.state());
+  for (const auto& f : futures) states.push_back(f.state());
   internal::CompletionWaiter waiter(std::move(states));
   waiter.WaitFor(when, deadline);
   DoneAndNotDone<R> out;
-  for (auto& f : futures) (f.done() ? out.done : out.not_done).push_back(f);
+  for (const auto& f : futures) (f.done() ? out.done : out.not_done).push_back(f);
   return out;
 }
 }  // namespace internal_wait
@@ -341,15 +350,15 @@ auto Wait(Range& futures, ReturnWhen when, const internal::Deadline& deadline) {
 // those that ended and those that did not. FIRST_EXCEPTION is
 // ALL_COMPLETED when none raises. Python: concurrent.futures.wait.
 template <class Range>
-auto wait(Range& futures, ReturnWhen return_when = ALL_COMPLETED) {
+auto wait(const Range& futures, ReturnWhen return_when = ALL_COMPLETED) {
   return internal_wait::Wait(futures, return_when, std::nullopt);
 }
 template <class Range, class Rep, class Period>
-auto wait(Range& futures, ReturnWhen return_when, std::chrono::duration<Rep, Period> timeout) {
+auto wait(const Range& futures, ReturnWhen return_when, std::chrono::duration<Rep, Period> timeout) {
   return internal_wait::Wait(futures, return_when, internal::DeadlineAfter(timeout));
 }
 template <class Range, class Rep, class Period>
-auto wait(Range& futures, std::chrono::duration<Rep, Period> timeout) {
+auto wait(const Range& futures, std::chrono::duration<Rep, Period> timeout) {
   return internal_wait::Wait(futures, ALL_COMPLETED, internal::DeadlineAfter(timeout));
 }
 

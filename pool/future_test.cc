@@ -386,6 +386,39 @@ TEST(LazyImap, SizedInputIsSubmittedWholeSoTheIteratorOutlivesClose) {
   EXPECT_EQ(got, (std::vector<int>{1, 4, 9}));
 }
 
+TEST(LazyImap, AnIteratorThatOutlivesItsPoolThrowsInsteadOfTouchingIt) {
+  std::optional<IMapIterator<int>> it;
+  {
+    Pool pool(1);
+    it.emplace(pool.imap(Square, std::views::iota(0), 1, 2));
+    EXPECT_EQ(it->next(10s), 0);
+  }
+  // The chunks in flight were failed by the pool's end; feeding more says why.
+  bool threw = false;
+  for (int i = 0; i < 4 && !threw; ++i) {
+    try {
+      it->next(10s);
+    } catch (const Error&) {
+      threw = true;
+    }
+  }
+  EXPECT_TRUE(threw);
+}
+
+TEST(Future, WaitInALoopLeavesNoCallbacksBehind) {
+  ResetEvents();
+  Pool pool(1);
+  Future<int> slow = pool.submit(Block, 1);
+  // Each timed-out wait takes its callback back: the future's own
+  // callbacks are all that run when it ends.
+  for (int i = 0; i < 1000; ++i) futures::wait(std::vector<Future<int>>{slow}, FIRST_COMPLETED, 0s);
+  std::atomic<int> calls{0};
+  slow.add_done_callback([&](Future<int>&) { ++calls; });
+  Release().set();
+  EXPECT_EQ(slow.result(10s), 1);
+  EXPECT_EQ(calls.load(), 1);
+}
+
 // Task time limits.
 
 TEST(TaskTimeout, ATaskPastItsLimitIsKilledWithItsWorkerAndOthersGoOn) {
@@ -555,6 +588,22 @@ TEST(ThreadPool, CancelBeforeAThreadStartsTheTask) {
   EXPECT_TRUE(queued.cancel());
   EXPECT_THROW(queued.result(), CancelledError);
   Release().set();
+  EXPECT_EQ(blocker.result(10s), 0);
+}
+
+TEST(ThreadPool, ShutdownCancelFuturesLeavesOtherTasksAlone) {
+  ResetEvents();
+  ThreadPoolExecutor ex({.max_workers = 1});
+  Future<int> blocker = ex.submit(Block, 0);
+  ASSERT_TRUE(Started().wait(10s));
+  Future<int> queued = ex.submit(Square, 2);
+  auto mapped = ex.map(Square, std::vector<int>{1, 2, 3});
+  ex.shutdown(/*wait=*/false, /*cancel_futures=*/true);
+  EXPECT_TRUE(queued.cancelled());
+  Release().set();
+  std::vector<int> ys;
+  for (int y : mapped) ys.push_back(y);
+  EXPECT_EQ(ys, (std::vector<int>{1, 4, 9}));
   EXPECT_EQ(blocker.result(10s), 0);
 }
 

@@ -130,12 +130,26 @@ Pool::Pool() : Pool(PoolOptions{}) {}
 Pool::Pool(int processes) : Pool(PoolOptions{.processes = processes}) {}
 
 Pool::Pool(PoolOptions options)
-    : core_(internal::MakePoolBackend(std::move(options))), control_(core_->control()) {}
+    : core_(internal::MakePoolBackend(std::move(options))),
+      control_(core_->control()),
+      liveness_(std::make_shared<Liveness>()) {
+  internal::MutexLock lock(liveness_->mu);
+  liveness_->pool = this;
+}
 
 Pool::Pool(std::unique_ptr<internal::PoolBackend> backend)
-    : core_(std::move(backend)), control_(core_->control()) {}
+    : core_(std::move(backend)), control_(core_->control()), liveness_(std::make_shared<Liveness>()) {
+  internal::MutexLock lock(liveness_->mu);
+  liveness_->pool = this;
+}
 
-Pool::~Pool() = default;
+Pool::~Pool() {
+  // Terminated first, so that a lazy imap blocked submitting gives up and
+  // lets go of the liveness lock; then no imap reaches this pool again.
+  core_->Terminate();
+  internal::MutexLock lock(liveness_->mu);
+  liveness_->pool = nullptr;
+}
 
 ThreadPool::ThreadPool() : ThreadPool(PoolOptions{}) {}
 

@@ -215,7 +215,10 @@ class IMapState : public std::enable_shared_from_this<IMapState<R>> {
           submitted_ += n;
         }
       }
-      if (n == 0) cv_.notify_all();
+      if (n == 0) {
+        feed_ = nullptr;  // an rvalue input it owned goes now
+        cv_.notify_all();
+      }
     }
   }
 
@@ -702,8 +705,12 @@ class Pool {
     }
     using View = decltype(std::views::all(std::forward<Range>(items)));
     auto source = std::make_unique<InputSource<View, Item>>(std::views::all(std::forward<Range>(items)));
-    auto feed = [this, func, chunksize, source = std::move(source)](
+    auto feed = [live = liveness_, func, chunksize, source = std::move(source)](
                     size_t first, std::shared_ptr<State> self) -> size_t {
+      // The pool may be gone while the iterator lives: then an error, not
+      // a call into freed memory.
+      internal::MutexLock alive(live->mu);
+      if (live->pool == nullptr) throw ValueError("imap: its pool was destroyed");
       std::vector<Item>& chunk = source->chunk;  // its buffer reused from chunk to chunk
       chunk.clear();
       for (; chunk.size() < chunksize && source->it != source->end; ++source->it) {
@@ -711,7 +718,7 @@ class Pool {
       }
       if (chunk.empty()) return 0;
       const size_t count = chunk.size();
-      SubmitTask(&Task::template Chunk<false>, Task::Address(func),
+      live->pool->SubmitTask(&Task::template Chunk<false>, Task::Address(func),
                  [&] { return Task::Encode(func, [&] { return encode_span(std::span<const Item>(chunk)); }); },
                  [self = std::move(self), first, count](internal::Outcome&& outcome) {
                    self->DeliverOutcome(first, count, outcome);
@@ -725,6 +732,12 @@ class Pool {
 
   std::unique_ptr<internal::PoolBackend> core_;
   std::weak_ptr<internal::TaskControl> control_;  // core_'s, for futures
+  // Lazy imaps reach the pool through this; ~Pool empties it.
+  struct Liveness {
+    internal::Mutex mu;
+    Pool* pool ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Liveness> liveness_;
   const char* kind_ = "mp::Pool";
   std::atomic<int> state_{0};  // 0 RUN, 1 CLOSE, 2 TERMINATE (for operator<<)
   friend class ThreadPool;

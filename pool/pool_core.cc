@@ -20,7 +20,22 @@
 namespace mp::internal {
 namespace {
 
-void ClearClaim(uint64_t* claim) { std::atomic_ref<uint64_t>(*claim).store(0); }
+// The monitor sets this bit in a claim when it kills the worker for its
+// task's time limit (ids never reach it).
+constexpr uint64_t kKilledForTime = uint64_t{1} << 63;
+
+// ClearClaim: the worker is done with its task. If the monitor marked the
+// claim for a kill meanwhile, the worker waits for the SIGKILL rather than
+// take another task, which the kill would then lose.
+void ClearClaim(uint64_t* claim) {
+  std::atomic_ref<uint64_t> word(*claim);
+  uint64_t value = word.load();
+  while (!(value & kKilledForTime) && !word.compare_exchange_weak(value, 0)) {
+  }
+  if (value & kKilledForTime) {
+    for (;;) ::pause();
+  }
+}
 
 // Encode encodes `value` into a buffer this thread reuses. A map's chunks are
 // hundreds of KiB: a fresh buffer for each would be fresh pages each time
@@ -414,7 +429,7 @@ bool PoolCore::StartWorkerLocked(size_t slot) {
     return true;
   } catch (const Error& e) {
     last_start_error_ = e.what();
-    Log(INFO, [&] { return "pool: could not start a worker: " + last_start_error_; });
+    Log(INFO, [&e] { return std::string("pool: could not start a worker: ") + e.what(); });
     retry_[slot] = Clock::now() + StartBackoff(start_failures_);
     ++start_failures_;
     // A helper that died (or was never made) is made anew on the next try.
@@ -722,17 +737,16 @@ void PoolCore::HandleWorkerEnd(size_t slot) {
   if (!worker) return;
   worker->join();
   const int code = worker->exitcode().value_or(255);
-  const uint64_t claimed = std::atomic_ref<uint64_t>(claims_[slot]).exchange(0);
-  uint64_t killed_for = 0;
+  const uint64_t word = std::atomic_ref<uint64_t>(claims_[slot]).exchange(0);
+  const uint64_t claimed = word & ~kKilledForTime;
   {
     MutexLock lock(mu_);
-    killed_for = std::exchange(watches_[slot].killed_for, 0);
-    watches_[slot].id = 0;
+    watches_[slot] = TaskWatch{};
   }
   if (claimed != 0) {
     Outcome lost;
     lost.id = claimed;
-    if (claimed == killed_for) {
+    if (word & kKilledForTime) {
       lost.kind = OutcomeKind::kTimeout;
       lost.message = "the task ran longer than the pool's task_timeout (" +
                      std::to_string(task_timeout_->count()) + " s): worker " + worker->name() +
@@ -791,10 +805,17 @@ Deadline PoolCore::WatchTaskTimes() {
       watch.since = now;
       continue;
     }
-    if (claimed == 0 || watch.killed_for == claimed || !workers_[slot]) continue;
+    if (claimed == 0 || (claimed & kKilledForTime) || !workers_[slot]) continue;
     if (now - watch.since >= limit) {
-      watch.killed_for = claimed;  // HandleWorkerEnd fails it with TimeoutError
-      workers_[slot]->kill();
+      // Marked first, then killed: a worker that finished the task
+      // meanwhile has either cleared its claim (the mark fails, the task
+      // is done) or sees the mark and waits for the kill instead of taking
+      // another task, which would be lost in its place. HandleWorkerEnd
+      // fails the marked task with TimeoutError.
+      uint64_t expected = claimed;
+      if (std::atomic_ref<uint64_t>(claims_[slot]).compare_exchange_strong(expected, claimed | kKilledForTime)) {
+        workers_[slot]->kill();
+      }
     }
   }
   return now + tick;

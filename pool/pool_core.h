@@ -199,7 +199,6 @@ class PoolCore : public PoolBackend {
   struct TaskWatch {
     uint64_t id = 0;
     Clock::time_point since;
-    uint64_t killed_for = 0;
   };
   std::vector<TaskWatch> watches_ ABSL_GUARDED_BY(mu_);
 

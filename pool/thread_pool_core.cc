@@ -76,7 +76,7 @@ void ThreadPoolCore::SubmitShared(TaskEntry entry, void* function, std::string a
 
 uint64_t ThreadPoolCore::SubmitControlled(TaskEntry entry, void* function, std::string args,
                                           std::vector<ScopedFd> fds, Done done) {
-  return Add(Task{entry, function, std::move(args), std::move(fds), std::move(done)});
+  return Add(Task{entry, function, std::move(args), std::move(fds), std::move(done), true});
 }
 
 void ThreadPoolCore::Run(Task& task, uint64_t id) {
@@ -102,15 +102,17 @@ void ThreadPoolCore::ThreadMain() {
   if (initializer_) {
     try {
       initializer_();
-    } catch (const std::exception& e) {
+    } catch (...) {
       // A pool whose initializer fails is broken, as a process pool whose
       // initializer keeps failing is: its tasks fail saying why.
+      std::string type, what;
+      DescribeCurrentException(&type, &what);
       std::vector<std::pair<uint64_t, Task>> failed;
       std::string why;
       {
         MutexLock lock(shared_->mu);
         if (shared_->broken.empty()) {
-          shared_->broken = "ThreadPool: the initializer failed: " + CurrentExceptionTypeName() + ": " + e.what();
+          shared_->broken = "ThreadPool: the initializer failed: " + type + ": " + what;
         }
         why = shared_->broken;
         shared_->state = State::kTerminate;
@@ -147,7 +149,7 @@ bool ThreadPoolCore::Shared::Cancel(uint64_t id) {
   {
     MutexLock lock(mu);
     auto it = queue.find(id);
-    if (it == queue.end()) return false;
+    if (it == queue.end() || !it->second.controlled) return false;
     task = std::move(it->second);
     queue.erase(it);
   }
@@ -164,7 +166,14 @@ void ThreadPoolCore::Shared::CancelQueued() {
   std::map<uint64_t, Task> cancelled;
   {
     MutexLock lock(mu);
-    cancelled.swap(queue);
+    // Futures only, as in a process pool: apply_async and map go on.
+    for (auto it = queue.begin(); it != queue.end();) {
+      if (it->second.controlled) {
+        cancelled.insert(queue.extract(it++));
+      } else {
+        ++it;
+      }
+    }
   }
   for (auto& [id, task] : cancelled) Complete(task.done, id, OutcomeKind::kCancelled, "");
 }

@@ -51,6 +51,7 @@ class ThreadPoolCore : public PoolBackend {
     std::string args;
     std::vector<ScopedFd> fds;
     Done done;
+    bool controlled = false;  // a future's: cancel() may take it back
   };
   enum class State { kRun, kClose, kTerminate };
 
