@@ -34,7 +34,8 @@ clang_targets() {
   local targets=(//:all) d
   for d in */; do
     d=${d%/}
-    [ -L "$d" ] || [ "$d" = third_party ] && continue
+    [ -L "$d" ] || [ "$d" = third_party ] || [ "$d" = examples ] && continue
+    [ -n "$(find "$d" -name BUILD -print -quit)" ] || continue  # docs/: no packages
     targets+=("//$d/...")
   done
   echo "${targets[@]}"
@@ -115,6 +116,13 @@ step() {
   fi
 }
 
+# run_bazel_consumer builds and runs examples/bazel_consumer, a workspace of
+# its own that depends on this one through deps.bzl, as another project
+# would; its program checks what it computes.
+run_bazel_consumer() {
+  (cd examples/bazel_consumer && bazel run //:hello)
+}
+
 run_tests() {
   local log
   log=$(mktemp)
@@ -135,8 +143,11 @@ run_tests() {
   step "clang build (--config=clang, -Wthread-safety)" /tmp/mp-clang-build.log \
     bazel_clang build --config=clang $(clang_targets)
   step "fuzzing (4 fuzzers, 15 s each)" /tmp/mp-fuzz.log run_fuzzers 15
+  step "Bazel consumer (examples/bazel_consumer, another workspace)" /tmp/mp-bazel-consumer.log \
+    run_bazel_consumer
   grep -s '^fuzz ' /tmp/mp-fuzz.log || true  # each fuzzer's runs
   bazel_clang shutdown >/dev/null 2>&1 || true
+  (cd examples/bazel_consumer && bazel shutdown >/dev/null 2>&1) || true
   echo "$passed passed, $failed failed"
   [ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]
 }

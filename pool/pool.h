@@ -417,6 +417,11 @@ class Pool {
   auto starmap_async(F func, const Range& tuples, size_t chunksize = 0) {
     return MapAsync<true>(callbacks(nullptr), func, tuples, chunksize);
   }
+  template <class C, class E, class F, class Range>
+    requires internal::PoolFunction<F>
+  auto starmap_async(Callbacks<C, E> cbs, F func, const Range& tuples, size_t chunksize = 0) {
+    return MapAsync<true>(std::move(cbs), func, tuples, chunksize);
+  }
   template <class F, class Range>
     requires internal::PoolFunction<F>
   auto starmap(F func, const Range& tuples, size_t chunksize = 0) {
