@@ -686,15 +686,37 @@ class Pool {
 
   // The input of a lazy imap: its view (owning an rvalue input) and where
   // reading it has got to. On the heap: the iterators point into the view.
-  template <class View, class Item>
+  // (std::begin/end, not std::ranges: clang 14 cannot use libstdc++ 12's
+  // ranges machinery, and the clang build compiles every caller.)
+  template <class Range, class Item>
   struct InputSource {
-    explicit InputSource(View v)
-        : view(std::move(v)), it(std::ranges::begin(view)), end(std::ranges::end(view)) {}
-    View view;
-    std::ranges::iterator_t<View> it;
-    std::ranges::sentinel_t<View> end;
+    using Held = std::remove_reference_t<Range>;
+    static constexpr bool kBorrowed = std::is_lvalue_reference_v<Range>;
+    // An lvalue input is read where it is; an rvalue one is kept here.
+    using Storage = std::conditional_t<kBorrowed, Held*, std::remove_cv_t<Held>>;
+    static Storage Store(Range&& r) {
+      if constexpr (kBorrowed) {
+        return &r;
+      } else {
+        return Storage(std::move(r));
+      }
+    }
+    Held& get() {
+      if constexpr (kBorrowed) {
+        return *held;
+      } else {
+        return held;
+      }
+    }
+    explicit InputSource(Range&& r)
+        : held(Store(std::forward<Range>(r))), it(std::begin(get())), end(std::end(get())) {}
+    Storage held;
+    decltype(std::begin(std::declval<Held&>())) it;
+    decltype(std::end(std::declval<Held&>())) end;
     std::vector<Item> chunk;
   };
+  template <class Range>
+  static constexpr bool kKnownSize = requires(Range& r) { std::size(r); };
 
   template <class F, class Range>
   IMapIterator<internal::ResultOf<F>> IMap(F func, Range&& items, size_t chunksize, size_t buffersize,
@@ -705,11 +727,10 @@ class Pool {
     using State = internal::IMapState<R>;
     static_assert(!std::is_void_v<R>, "imap needs a function that returns a value");
     if (chunksize == 0) chunksize = 1;
-    if (buffersize == 0 && !std::ranges::sized_range<Range>) {
+    if (buffersize == 0 && !kKnownSize<std::remove_reference_t<Range>>) {
       buffersize = kDefaultLazyBuffersize;
     }
-    using View = decltype(std::views::all(std::forward<Range>(items)));
-    auto source = std::make_unique<InputSource<View, Item>>(std::views::all(std::forward<Range>(items)));
+    auto source = std::make_unique<InputSource<Range, Item>>(std::forward<Range>(items));
     auto feed = [live = liveness_, func, chunksize, source = std::move(source)](
                     size_t first, std::shared_ptr<State> self) -> size_t {
       // The pool may be gone while the iterator lives: then an error, not
